@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0
+// Internal interfaces of the host runtime: device caps, the variant registry
+// and its pure selection function, program building and caching, context
+// state, error reporting and argument validation helpers used by every op.
+#ifndef CLATTN_HOST_INTERNAL_H
+#define CLATTN_HOST_INTERNAL_H
+
+#include "clattn/clattn.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <threads.h>
+
+// ---- capabilities ---------------------------------------------------------
+// Feature bits of clattn_caps.features and of a variant's `requires`.
+enum {
+  CLATTN_CAP_FP16 = 1u << 0,            // cl_khr_fp16
+  CLATTN_CAP_FP64 = 1u << 1,            // cl_khr_fp64
+  CLATTN_CAP_KHR_SUBGROUPS = 1u << 2,   // cl_khr_subgroups
+  CLATTN_CAP_INTEL_SUBGROUPS = 1u << 3, // cl_intel_subgroups
+  CLATTN_CAP_SUBGROUP_SHUFFLE = 1u << 4,// cl_khr_subgroup_shuffle
+  CLATTN_CAP_NV_ATTRS = 1u << 5,        // cl_nv_device_attribute_query
+  CLATTN_CAP_AMD_ATTRS = 1u << 6,       // cl_amd_device_attribute_query
+  CLATTN_CAP_SPIRV = 1u << 7,           // accepts SPIR-V 1.0+ (IL versions)
+  CLATTN_CAP_COMPILER = 1u << 8,        // CL_DEVICE_COMPILER_AVAILABLE
+  CLATTN_CAP_GPU = 1u << 9,
+  CLATTN_CAP_CPU = 1u << 10,
+  CLATTN_CAP_NV_PTX = 1u << 11,         // NVIDIA platform: inline PTX works
+  CLATTN_CAP_INT64_ATOMICS = 1u << 12
+};
+#define CLATTN_CAP_ANY_SUBGROUPS                                              \
+  (CLATTN_CAP_KHR_SUBGROUPS | CLATTN_CAP_INTEL_SUBGROUPS)
+
+// Bits of clattn_caps.unknown: fields whose query failed.
+enum {
+  CLATTN_UNK_VERSION = 1u << 0,
+  CLATTN_UNK_C_VERSION = 1u << 1,
+  CLATTN_UNK_IL = 1u << 2,
+  CLATTN_UNK_EXTENSIONS = 1u << 3,
+  CLATTN_UNK_TYPE = 1u << 4,
+  CLATTN_UNK_COMPUTE_UNITS = 1u << 5,
+  CLATTN_UNK_LOCAL_MEM = 1u << 6,
+  CLATTN_UNK_WORK_GROUP = 1u << 7,
+  CLATTN_UNK_NV_CC = 1u << 8,
+  CLATTN_UNK_AMD_WAVEFRONT = 1u << 9,
+  CLATTN_UNK_SUBGROUP_SIZES = 1u << 10,
+  CLATTN_UNK_NAME = 1u << 11
+};
+
+typedef struct clattn_caps {
+  char platform[128];
+  char name[128];
+  char vendor[128];
+  char driver[64];
+  char version[128];          // CL_DEVICE_VERSION
+  char c_version[128];        // CL_DEVICE_OPENCL_C_VERSION
+  char il_versions[256];      // CL_DEVICE_IL_VERSION, "" when none
+  char extensions[8192];      // space-separated, as reported
+  int cl_major, cl_minor;     // from version
+  int c_major, c_minor;       // highest OpenCL C version
+  int spirv_minor;            // highest SPIR-V 1.x accepted, -1 none
+  unsigned features;          // CLATTN_CAP_*
+  unsigned unknown;           // CLATTN_UNK_*
+  cl_device_type type;
+  cl_uint compute_units;
+  cl_ulong local_mem;
+  size_t max_work_group;
+  cl_ulong max_alloc;
+  int nv_cc;                  // compute capability * 10 (90 = sm_90), 0 none
+  int amd_wavefront;          // 0 when not AMD or unknown
+  int subgroup_sizes[8];      // intel: CL_DEVICE_SUB_GROUP_SIZES_INTEL
+  int n_subgroup_sizes;
+} clattn_caps;
+
+// Fills caps from an OpenCL device. Never fails: a failed query marks the
+// field unknown.
+void clattn__caps_probe(cl_device_id dev, clattn_caps *caps);
+// Fills the version/extension-derived fields from the strings already in caps
+// (split out so unit tests can feed fake strings).
+void clattn__caps_parse(clattn_caps *caps);
+// Whole-token match in a space-separated extension list.
+int clattn__has_token(const char *list, const char *token);
+
+// ---- variant registry -------------------------------------------------------
+typedef enum clattn_device_class {
+  CLATTN_CLASS_ANY = 0,
+  CLATTN_CLASS_GPU = 1, // not selected automatically on CPU devices
+  CLATTN_CLASS_CPU = 2  // only on CPU devices
+} clattn_device_class;
+
+// Tile parameters: the same numbers are passed to the kernel as -D options.
+// Field names are upper case so that the single variant list (cl/variants.cmake)
+// can write `.tile = {.BLOCK_M = 32}` and `-DBLOCK_M=32` from one token.
+typedef struct clattn_tile {
+  int BLOCK_M, BLOCK_N, LANES, D_MAX, VEC, SG, WG;
+} clattn_tile;
+
+typedef struct clattn_variant {
+  const char *name;
+  clattn_op op;
+  unsigned requires;           // CLATTN_CAP_* all required
+  clattn_device_class dclass;
+  int priority;                // higher = more specific, tried first
+  int min_nv_cc;               // 0 = any
+  int head_dim_multiple;       // head_dim % this == 0 (1 = any)
+  unsigned dtypes;             // bit (1 << clattn_dtype) of accepted q/in dtypes
+  size_t local_mem;            // bytes of __local the kernel declares
+  clattn_tile tile;
+  const char *build_options;   // "-DBLOCK_M=32 ..." (same for both formats)
+  int source_index;            // into clattn__sources
+  const unsigned char *spirv;  // NULL when source-only
+  size_t spirv_len;
+  int spirv_minor;             // SPIR-V 1.x the module needs
+} clattn_variant;
+
+typedef struct clattn_source {
+  const char *file; // "attention.cl"
+  const unsigned char *text; // includes resolved, NUL-terminated
+  size_t len;
+} clattn_source;
+
+// The registry, generated by CMake from cl/variants.cmake (variants_gen.c).
+// clattn__registry() fills the embedded lengths once (thread-safe).
+const clattn_variant *clattn__registry(int *count);
+const clattn_source *clattn__source(int index);
+extern const int clattn__variant_count;
+extern const int clattn__source_count;
+void clattn__registry_fill_lengths(void);
+const clattn_variant *clattn__variants_ptr(void);
+const clattn_source *clattn__sources_ptr(void);
+
+// What selection needs to know about a call.
+typedef struct clattn_select_args {
+  clattn_op op;
+  int head_dim;
+  clattn_dtype dtype;       // q (or key, for kv_write) dtype
+  clattn_dtype cache_dtype; // kv_write and paged_attention
+  int max_seqlen_q;
+} clattn_select_args;
+
+typedef struct clattn_candidate {
+  const clattn_variant *v;
+  int eligible;
+  char reason[160];
+} clattn_candidate;
+
+// Why v cannot serve (caps, args); writes "" and returns 1 when it can.
+int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *caps,
+                             const clattn_select_args *a, char *reason,
+                             size_t reason_size);
+// Pure selection: fills up to max candidates (all rows of the op, in
+// registry order, with eligibility and reason) and returns the chosen row,
+// or NULL. forced (may be NULL) names a row that must be used if eligible.
+const clattn_variant *clattn__select(const clattn_caps *caps,
+                                     const clattn_select_args *a,
+                                     const char *forced,
+                                     clattn_candidate *cands, int max_cands,
+                                     int *n_cands, char *why, size_t why_size);
+const clattn_variant *clattn__variant_by_name(const char *name);
+
+typedef enum clattn_format {
+  CLATTN_FORMAT_SOURCE = 0,
+  CLATTN_FORMAT_SPIRV = 1
+} clattn_format;
+const char *clattn__format_name(clattn_format f);
+// The format a variant would be built in on this device; forced is NULL,
+// "spirv" or "source". Returns -1 (and a reason) when neither can serve.
+int clattn__pick_format(const clattn_caps *caps, const clattn_variant *v,
+                        const char *forced, char *why, size_t why_size);
+
+// ---- context ----------------------------------------------------------------
+typedef struct clattn_program_entry {
+  const clattn_variant *v;
+  clattn_format format;
+  cl_program program;
+  struct clattn_program_entry *next;
+} clattn_program_entry;
+
+struct clattn_context_st {
+  uint32_t magic;
+  cl_context cl_ctx;
+  cl_device_id device;
+  clattn_caps caps;
+  clattn_options opts;
+  char cache_dir[1024]; // "" when disabled
+  mtx_t lock;           // guards everything below
+  clattn_program_entry *programs;
+  char forced_variant[CLATTN_OP_COUNT_][64];
+  char forced_format[16];
+  char last_error[4096];
+  cl_int last_cl_error;
+  cl_mem workspace; // split-KV partials, grown on demand
+  size_t workspace_size;
+  int log_debug;
+};
+#define CLATTN_CONTEXT_MAGIC 0xC1A77E01u
+
+// Records a formatted message (and cl error) on ctx, logs it, returns status.
+clattn_status clattn__fail(clattn_context ctx, clattn_status st, cl_int clerr,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void clattn__log(clattn_context ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+// Returns CLATTN_ERROR_INVALID_CONTEXT for NULL/released handles.
+clattn_status clattn__check_context(clattn_context ctx);
+
+// Selects the variant for an op call (honouring forced variant/format) and
+// returns a built kernel (caller releases) named kernel_name from it.
+clattn_status clattn__get_kernel(clattn_context ctx,
+                                 const clattn_select_args *a,
+                                 const char *kernel_name,
+                                 const clattn_variant **variant,
+                                 clattn_format *format, cl_kernel *kernel);
+// The same selection without building (clattn_query_variant, the probe).
+clattn_status clattn__choose(clattn_context ctx, const clattn_select_args *a,
+                             const clattn_variant **variant,
+                             clattn_format *format);
+// Builds (or fetches) the program of a given variant in a given format.
+clattn_status clattn__get_program(clattn_context ctx, const clattn_variant *v,
+                                  clattn_format format, cl_program *program);
+// Ensures the context workspace holds >= bytes; returns it (not retained).
+clattn_status clattn__workspace(clattn_context ctx, size_t bytes, cl_mem *out);
+
+// ---- validation helpers (each records a message naming the argument) -------
+size_t clattn__dtype_size(clattn_dtype dt);
+clattn_status clattn__check_queue(clattn_context ctx, const char *fn,
+                                  cl_command_queue queue);
+clattn_status clattn__check_events(clattn_context ctx, const char *fn,
+                                   cl_uint n, const cl_event *list);
+// Checks a [rows, heads, dim] view (or [heads, rows] when dim == 0) fits.
+clattn_status clattn__check_tensor3(clattn_context ctx, const char *fn,
+                                    const char *arg, const clattn_tensor *t,
+                                    cl_long rows, cl_long heads, cl_long dim,
+                                    unsigned allowed_dtypes);
+clattn_status clattn__check_buffer(clattn_context ctx, const char *fn,
+                                   const char *arg, clattn_buffer b,
+                                   cl_long count, size_t elem_size,
+                                   int optional);
+clattn_status clattn__check_cache(clattn_context ctx, const char *fn,
+                                  const char *arg, const clattn_cache *c,
+                                  cl_long heads, cl_long dim,
+                                  unsigned allowed_dtypes);
+
+// ---- program binary cache on disk (cache.c) ---------------------------------
+// Both return 0 on success. The key covers device name, driver, variant,
+// build options and library version; a bad entry is reported as a miss.
+int clattn__disk_cache_load(clattn_context ctx, const char *key,
+                            unsigned char **binary, size_t *size);
+int clattn__disk_cache_store(clattn_context ctx, const char *key,
+                             const unsigned char *binary, size_t size);
+
+#define CLATTN_DTYPE_BIT(d) (1u << (unsigned)(d))
+#define CLATTN_FLOAT_DTYPES                                                   \
+  (CLATTN_DTYPE_BIT(CLATTN_F32) | CLATTN_DTYPE_BIT(CLATTN_F16) |              \
+   CLATTN_DTYPE_BIT(CLATTN_BF16))
+
+#endif // CLATTN_HOST_INTERNAL_H
