@@ -185,11 +185,13 @@ CLATTN_API clattn_status clattn_context_force_variant(clattn_context ctx,
 // Forces the program format: "spirv", "source" or NULL (automatic).
 CLATTN_API clattn_status clattn_context_force_format(clattn_context ctx,
                                                      const char *format);
-// Reports the variant and program format the op would use with these
-// parameters (params is a clattn_kv_write_params* or clattn_attention_params*
-// according to op). The strings are static.
+// Reports the variant and program format the op would use for a call with
+// this head_dim, q (or key) dtype and cache dtype (ignored by attention).
+// The returned strings are static.
 CLATTN_API clattn_status clattn_query_variant(clattn_context ctx, clattn_op op,
-                                              const void *params,
+                                              cl_int head_dim,
+                                              clattn_dtype dtype,
+                                              clattn_dtype cache_dtype,
                                               const char **variant,
                                               const char **format);
 

@@ -8,6 +8,7 @@
 #include "clattn/clattn.h"
 #include "internal.h"
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +26,12 @@ typedef struct tu_env {
 // CLATTN_TEST_DEVICE or CLATTN_DEVICE ("P:D", default "0:0"). Returns NULL
 // (and prints why) when no OpenCL device exists: main() then returns 77.
 tu_env *tu_env_get(void);
+// (Under CLATTN_PROGRAM_FORMAT=spirv on a device without SPIR-V it also
+// returns NULL, saying so; with CLATTN_EXPECT_SPIRV=1 that is a failure.)
 void tu_env_close(void);
+// Runs a Check suite in nofork mode on the device under test and returns
+// main()'s exit status: 0 passed, 1 failed, 77 skipped (no device/format).
+int tu_run_suite(Suite *s);
 // Parses "P:D"; returns 0 on success.
 int tu_parse_device(const char *s, int *p, int *d);
 // Opens platform p, device d (shared by the tools). Returns 0 on success,

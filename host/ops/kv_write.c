@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+// clattn_kv_write: validates every argument, selects the kv_write variant and
+// enqueues one kernel that scatters key and value rows into the paged caches
+// through the slot mapping (padding skipped, bad slots reported on device).
+#include "internal.h"
+
+#include <string.h>
+
+#define FN "clattn_kv_write"
+
+static clattn_status check_pair(clattn_context ctx, const char *arg,
+                                const clattn_tensor *src,
+                                const clattn_cache *dst) {
+  // Same dtype, or f32 rows into an f16/bf16 cache.
+  if (src->dtype == dst->dtype || src->dtype == CLATTN_F32)
+    return CLATTN_SUCCESS;
+  return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                      FN ": %s dtype %s cannot be written into a %s cache "
+                      "(same dtype, or f32 into f16/bf16)",
+                      arg, clattn_dtype_name(src->dtype),
+                      clattn_dtype_name(dst->dtype));
+}
+
+clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
+                              const clattn_kv_write_params *p,
+                              const clattn_tensor *key,
+                              const clattn_tensor *value,
+                              clattn_buffer slot_mapping,
+                              const clattn_cache *key_cache,
+                              const clattn_cache *value_cache, cl_uint n_wait,
+                              const cl_event *wait, cl_event *event) {
+  clattn_status st = clattn__check_context(ctx);
+  if (st != CLATTN_SUCCESS)
+    return st;
+  if (event)
+    *event = NULL;
+  if (!p)
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        FN ": params is NULL");
+  if ((st = clattn__check_queue(ctx, FN, queue)) ||
+      (st = clattn__check_events(ctx, FN, n_wait, wait)))
+    return st;
+  if (p->num_tokens < 0)
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        FN ": num_tokens %lld must be >= 0",
+                        (long long)p->num_tokens);
+  if (p->num_kv_heads < 1)
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        FN ": num_kv_heads %d must be >= 1", p->num_kv_heads);
+  if (p->head_dim < 1 || p->head_dim > 256)
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        FN ": head_dim %d is outside 1..256", p->head_dim);
+  if ((value == NULL) != (value_cache == NULL))
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        FN ": value and value_cache must both be given or "
+                        "both be NULL (value %s, value_cache %s)",
+                        value ? "given" : "NULL",
+                        value_cache ? "given" : "NULL");
+  const unsigned fl = CLATTN_FLOAT_DTYPES;
+  const cl_long T = p->num_tokens, H = p->num_kv_heads, D = p->head_dim;
+  if ((st = clattn__check_tensor3(ctx, FN, "key", key, T, H, D, fl)) ||
+      (st = clattn__check_cache(ctx, FN, "key_cache", key_cache, H, D, fl)) ||
+      (st = check_pair(ctx, "key", key, key_cache)))
+    return st;
+  if (value &&
+      ((st = clattn__check_tensor3(ctx, FN, "value", value, T, H, D, fl)) ||
+       (st = clattn__check_cache(ctx, FN, "value_cache", value_cache, H, D,
+                                 fl)) ||
+       (st = check_pair(ctx, "value", value, value_cache))))
+    return st;
+  if (value && (value_cache->block_size != key_cache->block_size ||
+                value_cache->num_blocks != key_cache->num_blocks))
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        FN ": value_cache geometry (%lld blocks of %d) differs "
+                        "from key_cache's (%lld blocks of %d)",
+                        (long long)value_cache->num_blocks,
+                        value_cache->block_size,
+                        (long long)key_cache->num_blocks,
+                        key_cache->block_size);
+  if ((st = clattn__check_buffer(ctx, FN, "slot_mapping", slot_mapping, T,
+                                 sizeof(cl_long), 0)) ||
+      (st = clattn__check_buffer(ctx, FN, "status", p->status, 1,
+                                 sizeof(cl_uint), 1)))
+    return st;
+
+  if (T == 0) {
+    if (!event && n_wait == 0)
+      return CLATTN_SUCCESS;
+    cl_int err = clEnqueueMarkerWithWaitList(queue, n_wait, wait, event);
+    return err == CL_SUCCESS ? CLATTN_SUCCESS
+                             : clattn__fail(ctx, CLATTN_ERROR_OPENCL, err,
+                                            FN ": enqueueing a marker failed");
+  }
+
+  clattn_select_args a = {CLATTN_OP_KV_WRITE, p->head_dim, key->dtype,
+                          key_cache->dtype, 0};
+  const clattn_variant *v = NULL;
+  clattn_format f;
+  cl_kernel k = NULL;
+  if ((st = clattn__get_kernel(ctx, &a, "kv_write", &v, &f, &k)))
+    return st;
+
+  const clattn_tensor *val = value ? value : key;
+  const clattn_cache *vc = value_cache ? value_cache : key_cache;
+  cl_mem vbuf = value ? value->buffer : NULL;
+  cl_mem vcbuf = value ? value_cache->buffer : NULL;
+  cl_int kdt = key->dtype, vdt = val->dtype, kcdt = key_cache->dtype,
+         vcdt = vc->dtype;
+  cl_int heads = p->num_kv_heads, dim = p->head_dim;
+  cl_int bs = key_cache->block_size;
+  cl_long nb = key_cache->num_blocks;
+  cl_ulong st_off = p->status.offset;
+  cl_int err = CL_SUCCESS;
+  int i = 0;
+#define ARG(x) err |= clSetKernelArg(k, i++, sizeof(x), &(x))
+  ARG(key->buffer); ARG(key->offset); ARG(key->stride[0]); ARG(key->stride[1]);
+  ARG(kdt);
+  ARG(vbuf); ARG(val->offset); ARG(val->stride[0]); ARG(val->stride[1]);
+  ARG(vdt);
+  ARG(key_cache->buffer); ARG(key_cache->offset); ARG(key_cache->stride_block);
+  ARG(key_cache->stride_slot); ARG(key_cache->stride_head); ARG(kcdt);
+  ARG(vcbuf); ARG(vc->offset); ARG(vc->stride_block); ARG(vc->stride_slot);
+  ARG(vc->stride_head); ARG(vcdt);
+  ARG(slot_mapping.buffer); ARG(slot_mapping.offset);
+  ARG(heads); ARG(dim); ARG(bs); ARG(nb);
+  ARG(p->status.buffer); ARG(st_off);
+#undef ARG
+  if (err != CL_SUCCESS) {
+    clReleaseKernel(k);
+    return clattn__fail(ctx, CLATTN_ERROR_OPENCL, err,
+                        FN ": setting kernel arguments of %s failed", v->name);
+  }
+  const size_t vec = v->tile.VEC > 0 ? (size_t)v->tile.VEC : 1;
+  size_t chunks = ((size_t)dim + vec - 1) / vec;
+  size_t local[2] = {64, 1};
+  size_t global[2] = {chunks * (size_t)heads, (size_t)T};
+  const size_t *lp = NULL;
+  if (ctx->caps.max_work_group >= 64) {
+    global[0] = (global[0] + 63) / 64 * 64;
+    lp = local;
+  }
+  err = clEnqueueNDRangeKernel(queue, k, 2, NULL, global, lp, n_wait, wait,
+                               event);
+  clReleaseKernel(k);
+  if (err != CL_SUCCESS)
+    return clattn__fail(ctx, CLATTN_ERROR_OPENCL, err,
+                        FN ": enqueueing %s failed", v->name);
+  return CLATTN_SUCCESS;
+}

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: Apache-2.0
+// Program building: chooses variant and format for a call, builds programs
+// from SPIR-V (falling back to source, logged) or source, keeps them per
+// (context, variant, format) in memory and as binaries on disk.
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+clattn_status clattn__choose(clattn_context ctx, const clattn_select_args *a,
+                             const clattn_variant **variant,
+                             clattn_format *format) {
+  char why[256];
+  char forced[64], ffmt[16];
+  mtx_lock(&ctx->lock);
+  memcpy(forced, ctx->forced_variant[a->op], sizeof forced);
+  memcpy(ffmt, ctx->forced_format, sizeof ffmt);
+  mtx_unlock(&ctx->lock);
+  clattn_candidate cands[64];
+  int nc = 0;
+  const clattn_variant *v = clattn__select(&ctx->caps, a, forced[0] ? forced : NULL,
+                                           cands, 64, &nc, why, sizeof why);
+  if (ctx->log_debug || ctx->opts.log) {
+    for (int i = 0; i < nc; i++)
+      clattn__log(ctx, "select %s: %-28s %s%s", clattn_op_name(a->op),
+                  cands[i].v->name, cands[i].eligible ? "eligible" : "rejected: ",
+                  cands[i].reason);
+  }
+  if (!v)
+    return clattn__fail(ctx, CLATTN_ERROR_NO_VARIANT, 0, "%s: %s",
+                        clattn_op_name(a->op), why);
+  int f = clattn__pick_format(&ctx->caps, v, ffmt[0] ? ffmt : NULL, why,
+                              sizeof why);
+  if (f < 0)
+    return clattn__fail(ctx, CLATTN_ERROR_NO_VARIANT, 0, "%s: variant %s: %s",
+                        clattn_op_name(a->op), v->name, why);
+  clattn__log(ctx, "select %s: chose %s (%s)", clattn_op_name(a->op), v->name,
+              clattn__format_name((clattn_format)f));
+  *variant = v;
+  *format = (clattn_format)f;
+  return CLATTN_SUCCESS;
+}
+
+// Key of a program binary on disk: everything that changes the binary.
+static void cache_key(clattn_context ctx, const clattn_variant *v,
+                      clattn_format f, char *key, size_t n) {
+  const clattn_source *src = clattn__source(v->source_index);
+  uint64_t h = 0xcbf29ce484222325ull;
+  if (f == CLATTN_FORMAT_SPIRV)
+    h = fnv1a(h, v->spirv, v->spirv_len);
+  else if (src)
+    h = fnv1a(h, src->text, src->len);
+  snprintf(key, n, "clattn %s|%s|%s|%s|%s|%s|%s|%016llx", CLATTN_VERSION_STRING,
+           ctx->caps.platform, ctx->caps.name, ctx->caps.driver, v->name,
+           clattn__format_name(f), v->build_options, (unsigned long long)h);
+}
+
+static clattn_status build_log_fail(clattn_context ctx, cl_program prog,
+                                    const clattn_variant *v, clattn_format f,
+                                    cl_int err) {
+  char log[3000] = "";
+  size_t got = 0;
+  clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG,
+                        sizeof log - 1, log, &got);
+  log[sizeof log - 1] = '\0';
+  return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED, err,
+                      "building %s from %s failed (cl_int %d); build log:\n%s",
+                      v->name, clattn__format_name(f), err, log);
+}
+
+static clattn_status try_binary(clattn_context ctx, const char *key,
+                                cl_program *out) {
+  unsigned char *bin = NULL;
+  size_t size = 0;
+  if (clattn__disk_cache_load(ctx, key, &bin, &size))
+    return CLATTN_ERROR_UNSUPPORTED;
+  cl_int err = CL_SUCCESS, bst = CL_SUCCESS;
+  const unsigned char *bins[1] = {bin};
+  cl_program p = clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->device, &size,
+                                           bins, &bst, &err);
+  free(bin);
+  if (err != CL_SUCCESS || bst != CL_SUCCESS || !p) {
+    if (p)
+      clReleaseProgram(p);
+    clattn__log(ctx, "program cache: unusable entry, rebuilding");
+    return CLATTN_ERROR_UNSUPPORTED;
+  }
+  if (clBuildProgram(p, 1, &ctx->device, "", NULL, NULL) != CL_SUCCESS) {
+    clReleaseProgram(p);
+    clattn__log(ctx, "program cache: entry failed to build, rebuilding");
+    return CLATTN_ERROR_UNSUPPORTED;
+  }
+  *out = p;
+  return CLATTN_SUCCESS;
+}
+
+static void store_binary(clattn_context ctx, const char *key, cl_program p) {
+  size_t size = 0;
+  if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) !=
+          CL_SUCCESS ||
+      size == 0)
+    return;
+  unsigned char *bin = malloc(size);
+  if (!bin)
+    return;
+  unsigned char *bins[1] = {bin};
+  if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) ==
+      CL_SUCCESS)
+    clattn__disk_cache_store(ctx, key, bin, size);
+  free(bin);
+}
+
+static clattn_status build(clattn_context ctx, const clattn_variant *v,
+                           clattn_format f, cl_program *out) {
+  char key[1024];
+  cache_key(ctx, v, f, key, sizeof key);
+  if (ctx->cache_dir[0] && try_binary(ctx, key, out) == CLATTN_SUCCESS) {
+    clattn__log(ctx, "program %s (%s): from disk cache", v->name,
+                clattn__format_name(f));
+    return CLATTN_SUCCESS;
+  }
+  cl_int err = CL_SUCCESS;
+  cl_program p = NULL;
+  char opts[1024];
+  if (f == CLATTN_FORMAT_SPIRV) {
+    typedef cl_program(CL_API_CALL * il_fn)(cl_context, const void *, size_t,
+                                            cl_int *);
+    cl_platform_id plat = NULL;
+    clGetDeviceInfo(ctx->device, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL);
+    // clCreateProgramWithIL is OpenCL 2.1; look it up so that the library
+    // also loads against 1.2-only ICD loaders.
+    il_fn create_il = (il_fn)clGetExtensionFunctionAddressForPlatform(
+        plat, "clCreateProgramWithIL");
+    if (!create_il)
+      create_il = (il_fn)clGetExtensionFunctionAddressForPlatform(
+          plat, "clCreateProgramWithILKHR");
+    if (!create_il)
+      return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED, 0,
+                          "%s: platform exposes no clCreateProgramWithIL",
+                          v->name);
+    p = create_il(ctx->cl_ctx, v->spirv, v->spirv_len, &err);
+    snprintf(opts, sizeof opts, "%s", "");
+  } else {
+    const clattn_source *src = clattn__source(v->source_index);
+    const char *text = (const char *)src->text;
+    p = clCreateProgramWithSource(ctx->cl_ctx, 1, &text, &src->len, &err);
+    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s", v->build_options);
+  }
+  if (err != CL_SUCCESS || !p)
+    return clattn__fail(ctx, CLATTN_ERROR_OPENCL, err,
+                        "creating program %s (%s) failed", v->name,
+                        clattn__format_name(f));
+  err = clBuildProgram(p, 1, &ctx->device, opts, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    clattn_status st = build_log_fail(ctx, p, v, f, err);
+    clReleaseProgram(p);
+    return st;
+  }
+  if (ctx->cache_dir[0])
+    store_binary(ctx, key, p);
+  *out = p;
+  return CLATTN_SUCCESS;
+}
+
+clattn_status clattn__get_program(clattn_context ctx, const clattn_variant *v,
+                                  clattn_format f, cl_program *program) {
+  mtx_lock(&ctx->lock);
+  for (clattn_program_entry *e = ctx->programs; e; e = e->next)
+    if (e->v == v && e->format == f) {
+      *program = e->program;
+      mtx_unlock(&ctx->lock);
+      return CLATTN_SUCCESS;
+    }
+  mtx_unlock(&ctx->lock);
+
+  // Built outside the lock: other threads keep using cached programs.
+  cl_program p = NULL;
+  clattn_status st = build(ctx, v, f, &p);
+  if (st != CLATTN_SUCCESS && f == CLATTN_FORMAT_SPIRV &&
+      (ctx->caps.features & CLATTN_CAP_COMPILER) && !ctx->forced_format[0]) {
+    clattn__log(ctx, "SPIR-V build of %s failed (%s); falling back to source",
+                v->name, clattn_context_last_error(ctx));
+    f = CLATTN_FORMAT_SOURCE;
+    st = build(ctx, v, f, &p);
+  }
+  if (st != CLATTN_SUCCESS)
+    return st;
+
+  mtx_lock(&ctx->lock);
+  for (clattn_program_entry *e = ctx->programs; e; e = e->next)
+    if (e->v == v && e->format == f) { // another thread won the race
+      clReleaseProgram(p);
+      *program = e->program;
+      mtx_unlock(&ctx->lock);
+      return CLATTN_SUCCESS;
+    }
+  clattn_program_entry *e = calloc(1, sizeof *e);
+  if (!e) {
+    mtx_unlock(&ctx->lock);
+    clReleaseProgram(p);
+    return clattn__fail(ctx, CLATTN_ERROR_OUT_OF_MEMORY, 0,
+                        "out of host memory");
+  }
+  e->v = v;
+  e->format = f;
+  e->program = p;
+  e->next = ctx->programs;
+  ctx->programs = e;
+  mtx_unlock(&ctx->lock);
+  *program = p;
+  return CLATTN_SUCCESS;
+}
+
+clattn_status clattn__get_kernel(clattn_context ctx,
+                                 const clattn_select_args *a,
+                                 const char *kernel_name,
+                                 const clattn_variant **variant,
+                                 clattn_format *format, cl_kernel *kernel) {
+  const clattn_variant *v = NULL;
+  clattn_format f = CLATTN_FORMAT_SOURCE;
+  clattn_status st = clattn__choose(ctx, a, &v, &f);
+  if (st != CLATTN_SUCCESS)
+    return st;
+  cl_program p = NULL;
+  st = clattn__get_program(ctx, v, f, &p);
+  if (st != CLATTN_SUCCESS)
+    return st;
+  cl_int err = CL_SUCCESS;
+  cl_kernel k = clCreateKernel(p, kernel_name, &err);
+  if (err != CL_SUCCESS)
+    return clattn__fail(ctx, CLATTN_ERROR_OPENCL, err,
+                        "clCreateKernel(%s) in %s failed", kernel_name,
+                        v->name);
+  *variant = v;
+  *format = f;
+  *kernel = k;
+  return CLATTN_SUCCESS;
+}
+
+clattn_status clattn__workspace(clattn_context ctx, size_t bytes,
+                                cl_mem *out) {
+  mtx_lock(&ctx->lock);
+  if (ctx->workspace_size < bytes) {
+    if (ctx->workspace)
+      clReleaseMemObject(ctx->workspace);
+    ctx->workspace = NULL;
+    ctx->workspace_size = 0;
+    cl_int err = CL_SUCCESS;
+    cl_mem m =
+        clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) {
+      mtx_unlock(&ctx->lock);
+      return clattn__fail(ctx, CLATTN_ERROR_OUT_OF_MEMORY, err,
+                          "workspace of %zu B could not be allocated", bytes);
+    }
+    ctx->workspace = m;
+    ctx->workspace_size = bytes;
+  }
+  *out = ctx->workspace;
+  mtx_unlock(&ctx->lock);
+  return CLATTN_SUCCESS;
+}

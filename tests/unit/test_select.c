@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: Apache-2.0
+// Unit tests of the variant registry and the pure selection function with
+// fake caps (no device): table invariants, a portable row for every op on a
+// minimal OpenCL 1.2 device, reasons for every rejection, forcing, formats.
+#include "internal.h"
+
+#include <check.h>
+#include <string.h>
+
+enum { MIN_GPU, POCL31, POCL6, H200, NO_COMPILER, TINY, N_KINDS };
+static const char *const kind_names[N_KINDS] = {
+    "minimal OpenCL 1.2 GPU", "PoCL 3.1 CPU", "PoCL 6 CPU", "H200",
+    "no-compiler GPU",        "tiny GPU"};
+
+static clattn_caps fake(int kind) {
+  clattn_caps c;
+  memset(&c, 0, sizeof c);
+  c.spirv_minor = -1;
+  c.compute_units = 8;
+  c.local_mem = 32 * 1024;
+  c.max_work_group = 256;
+  c.features = CLATTN_CAP_GPU | CLATTN_CAP_COMPILER;
+  c.type = CL_DEVICE_TYPE_GPU;
+  switch (kind) {
+  case POCL31:
+    c.features = CLATTN_CAP_CPU | CLATTN_CAP_COMPILER | CLATTN_CAP_FP64;
+    c.local_mem = 4 << 20;
+    c.max_work_group = 4096;
+    break;
+  case POCL6:
+    c.features = CLATTN_CAP_CPU | CLATTN_CAP_COMPILER | CLATTN_CAP_FP64 |
+                 CLATTN_CAP_SPIRV | CLATTN_CAP_KHR_SUBGROUPS |
+                 CLATTN_CAP_INTEL_SUBGROUPS | CLATTN_CAP_FP16;
+    c.spirv_minor = 2;
+    c.local_mem = 4 << 20;
+    c.max_work_group = 4096;
+    break;
+  case H200:
+    c.features |= CLATTN_CAP_NV_ATTRS | CLATTN_CAP_NV_PTX;
+    c.nv_cc = 90;
+    c.local_mem = 48 * 1024;
+    c.max_work_group = 1024;
+    c.compute_units = 132;
+    break;
+  case NO_COMPILER:
+    c.features = CLATTN_CAP_GPU | CLATTN_CAP_SPIRV;
+    c.spirv_minor = 0;
+    break;
+  case TINY:
+    c.local_mem = 16 * 1024;
+    c.max_work_group = 64;
+    break;
+  default:
+    break;
+  }
+  return c;
+}
+
+static clattn_select_args args(clattn_op op, int d, clattn_dtype dt) {
+  clattn_select_args a = {op, d, dt, dt, 1};
+  return a;
+}
+
+START_TEST(table_invariants) {
+  int n = 0;
+  const clattn_variant *rows = clattn__registry(&n);
+  ck_assert_int_gt(n, 0);
+  for (int i = 0; i < n; i++) {
+    ck_assert_msg(rows[i].name && rows[i].name[0], "row %d has no name", i);
+    for (int j = i + 1; j < n; j++)
+      ck_assert_msg(strcmp(rows[i].name, rows[j].name) != 0,
+                    "duplicate variant %s", rows[i].name);
+    const clattn_source *src = clattn__source(rows[i].source_index);
+    ck_assert_msg(src && src->len > 0 && src->text[src->len] == '\0',
+                  "%s: embedded source missing", rows[i].name);
+    ck_assert_msg(!strstr((const char *)src->text, "#include \""),
+                  "%s: source includes not resolved", rows[i].name);
+    ck_assert_msg(rows[i].dtypes != 0, "%s accepts no dtype", rows[i].name);
+#ifdef CLATTN_EXPECT_SPIRV_MODULES
+    if (!(rows[i].requires & CLATTN_CAP_NV_PTX))
+      ck_assert_msg(rows[i].spirv && rows[i].spirv_len > 20,
+                    "%s: SPIR-V module missing", rows[i].name);
+#endif
+    if (rows[i].spirv) // SPIR-V magic number, little endian
+      ck_assert_uint_eq(*(const uint32_t *)rows[i].spirv, 0x07230203u);
+  }
+}
+END_TEST
+
+// Every op has a row that any OpenCL 1.2 device can run (BLIS' rule).
+START_TEST(portable_row_for_every_op) {
+  int n = 0;
+  const clattn_variant *rows = clattn__registry(&n);
+  for (int op = 0; op < CLATTN_OP_COUNT_; op++) {
+    int found = 0;
+    for (int i = 0; i < n; i++)
+      found |= rows[i].op == (clattn_op)op && rows[i].requires == 0 &&
+               rows[i].dclass == CLATTN_CLASS_ANY &&
+               rows[i].local_mem <= 32 * 1024 && rows[i].tile.WG <= 256 &&
+               rows[i].head_dim_multiple <= 1 &&
+               (rows[i].tile.D_MAX == 0 || rows[i].tile.D_MAX >= 256);
+    ck_assert_msg(found, "op %s has no portable row", clattn_op_name(op));
+  }
+}
+END_TEST
+
+// On every fake device, every op at every head_dim/dtype has a choice, every
+// rejected row says why, and selection is a pure function.
+START_TEST(every_device_selects_with_reasons) {
+  static const int dims[] = {1, 13, 32, 64, 80, 128, 192, 256};
+  static const clattn_dtype dts[] = {CLATTN_F32, CLATTN_F16, CLATTN_BF16};
+  for (int kind = 0; kind < N_KINDS; kind++) {
+    clattn_caps c = fake(kind);
+    for (int op = 0; op < CLATTN_OP_COUNT_; op++)
+      for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+        for (size_t ti = 0; ti < 3; ti++) {
+          clattn_select_args a = args((clattn_op)op, dims[di], dts[ti]);
+          clattn_candidate cands[64], again[64];
+          int nc = 0, nc2 = 0;
+          char why[256];
+          const clattn_variant *v =
+              clattn__select(&c, &a, NULL, cands, 64, &nc, why, sizeof why);
+          const clattn_variant *v2 =
+              clattn__select(&c, &a, NULL, again, 64, &nc2, why, sizeof why);
+          if (kind == NO_COMPILER && !v)
+            continue; // only SPIR-V rows can serve; checked below
+          ck_assert_msg(v != NULL, "%s: no %s variant for d=%d %s: %s",
+                        kind_names[kind], clattn_op_name(op), dims[di],
+                        clattn_dtype_name(dts[ti]), why);
+          ck_assert_ptr_eq(v, v2);
+          ck_assert_int_eq(nc, nc2);
+          ck_assert_int_gt(nc, 0);
+          for (int i = 0; i < nc; i++) {
+            ck_assert_int_eq(cands[i].eligible, again[i].eligible);
+            if (cands[i].eligible) {
+              ck_assert_str_eq(cands[i].reason, "");
+              ck_assert_int_le(cands[i].v->priority, v->priority);
+            } else {
+              ck_assert_msg(cands[i].reason[0], "%s rejected without reason",
+                            cands[i].v->name);
+            }
+          }
+          char fwhy[256];
+          int f = clattn__pick_format(&c, v, NULL, fwhy, sizeof fwhy);
+          ck_assert_msg(f >= 0, "%s: %s has no format: %s", kind_names[kind],
+                        v->name, fwhy);
+        }
+  }
+}
+END_TEST
+
+START_TEST(kv_write_vectorized_only_when_dim_allows) {
+  clattn_caps c = fake(MIN_GPU);
+  char why[256];
+  clattn_select_args a = args(CLATTN_OP_KV_WRITE, 128, CLATTN_F16);
+  const clattn_variant *v =
+      clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
+  ck_assert_str_eq(v->name, "kv_write_vec4");
+  a.head_dim = 13;
+  clattn_candidate cands[16];
+  int nc = 0;
+  v = clattn__select(&c, &a, NULL, cands, 16, &nc, why, sizeof why);
+  ck_assert_str_eq(v->name, "kv_write_generic");
+  int saw = 0;
+  for (int i = 0; i < nc; i++)
+    if (strcmp(cands[i].v->name, "kv_write_vec4") == 0) {
+      saw = 1;
+      ck_assert(!cands[i].eligible);
+      ck_assert_msg(strstr(cands[i].reason, "multiple of 4"), "reason: %s",
+                    cands[i].reason);
+    }
+  ck_assert(saw);
+}
+END_TEST
+
+START_TEST(forcing) {
+  clattn_caps c = fake(MIN_GPU);
+  char why[256];
+  clattn_select_args a = args(CLATTN_OP_KV_WRITE, 13, CLATTN_F32);
+  const clattn_variant *v = clattn__select(&c, &a, "kv_write_generic", NULL,
+                                           0, NULL, why, sizeof why);
+  ck_assert_str_eq(v->name, "kv_write_generic");
+  v = clattn__select(&c, &a, "kv_write_vec4", NULL, 0, NULL, why, sizeof why);
+  ck_assert_ptr_null(v);
+  ck_assert_msg(strstr(why, "not eligible"), "why: %s", why);
+  v = clattn__select(&c, &a, "no_such_variant", NULL, 0, NULL, why,
+                     sizeof why);
+  ck_assert_ptr_null(v);
+  ck_assert_msg(strstr(why, "no_such_variant"), "why: %s", why);
+}
+END_TEST
+
+START_TEST(formats) {
+  char why[256];
+  clattn_caps pocl31 = fake(POCL31), pocl6 = fake(POCL6),
+              nocomp = fake(NO_COMPILER);
+  const clattn_variant *v = clattn__variant_by_name("kv_write_generic");
+  ck_assert_ptr_nonnull(v);
+  ck_assert_int_eq(clattn__pick_format(&pocl31, v, NULL, why, sizeof why),
+                   CLATTN_FORMAT_SOURCE);
+  ck_assert_int_eq(clattn__pick_format(&pocl31, v, "spirv", why, sizeof why),
+                   -1);
+  ck_assert_msg(why[0], "no reason");
+  ck_assert_int_eq(clattn__pick_format(&pocl6, v, "source", why, sizeof why),
+                   CLATTN_FORMAT_SOURCE);
+  if (v->spirv) {
+    ck_assert_int_eq(clattn__pick_format(&pocl6, v, NULL, why, sizeof why),
+                     CLATTN_FORMAT_SPIRV);
+    ck_assert_int_eq(clattn__pick_format(&nocomp, v, NULL, why, sizeof why),
+                     CLATTN_FORMAT_SPIRV);
+  }
+  ck_assert_int_eq(clattn__pick_format(&nocomp, v, "source", why, sizeof why),
+                   -1);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("select");
+  TCase *tc = tcase_create("registry");
+  tcase_add_test(tc, table_invariants);
+  tcase_add_test(tc, portable_row_for_every_op);
+  tcase_add_test(tc, every_device_selects_with_reasons);
+  tcase_add_test(tc, kv_write_vectorized_only_when_dim_allows);
+  tcase_add_test(tc, forcing);
+  tcase_add_test(tc, formats);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
