@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Fails when libclattn.so exports a symbol that does not start with clattn_
+# (or exports internal clattn__ names): only the public API may leak.
+set -euo pipefail
+lib="$1"
+bad=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRV]$/ {print $3}' |
+      grep -v -E '^clattn_[a-z]' | grep -v -E '^(_init|_fini|_edata|_end|__bss_start)$' || true)
+internal=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -E '^clattn__' || true)
+count=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -c -E '^clattn_[a-z]' || true)
+if [ -n "$bad$internal" ]; then
+  echo "FAIL: unexpected exported symbols in $lib:"
+  echo "$bad" "$internal"
+  exit 1
+fi
+if [ "$count" -lt 10 ]; then
+  echo "FAIL: only $count clattn_ symbols exported from $lib"
+  exit 1
+fi
+echo "PASS: $count exported symbols, all clattn_*"
