@@ -11,10 +11,10 @@ extern "C" {
 
 typedef struct ref_attn_problem {
   int batch, heads, kv_heads, dim;
-  const int *cu_q, *cu_k; // [batch+1], host
-  const double *q;        // [total_q, heads, dim] contiguous
-  const double *k, *v;    // [total_k, kv_heads, dim] contiguous
-  double scale;           // already resolved (not 0)
+  const int *cu_q, *cu_k;                // [batch+1], host
+  const double *q;                       // [total_q, heads, dim] contiguous
+  const double *k, *v;                   // [total_k, kv_heads, dim] contiguous
+  double scale;                          // already resolved (not 0)
   int causal, window_left, window_right; // -1 unbounded; causal forces right=0
   double softcap;                        // 0 = off
   const double *alibi, *sinks;           // [heads] or NULL
