@@ -754,10 +754,16 @@ int main(int argc, char **argv) {
     } else {
       printf("clattn-bench %s on %d:%d %s (%s)\n", clattn_op_name(o.op),
              dev->p, dev->d, name, plat);
-      printf("  shape     batch %d, heads %d/%d, seqlen q %d k %d, head_dim "
-             "%d, %s",
-             o.batch, o.heads, o.kv_heads, o.seqlen_q, o.seqlen_k,
-             o.head_dim, tool_dtype_name(o.dtype));
+      if (o.op == CLATTN_OP_KV_WRITE)
+        printf("  shape     %lld tokens (batch %d x %d of %d positions), "
+               "kv_heads %d, head_dim %d, %s",
+               d.tokens, o.batch, o.seqlen_q, o.seqlen_k, o.kv_heads,
+               o.head_dim, tool_dtype_name(o.dtype));
+      else
+        printf("  shape     batch %d, heads %d/%d, seqlen q %d k %d, "
+               "head_dim %d, %s",
+               o.batch, o.heads, o.kv_heads, o.seqlen_q, o.seqlen_k,
+               o.head_dim, tool_dtype_name(o.dtype));
       if (o.causal)
         printf(", causal");
       if (o.wl >= 0 || (o.wr >= 0 && !o.causal))

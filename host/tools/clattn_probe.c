@@ -426,6 +426,7 @@ static void json_selftest(json_w *w, const dev_report *r, uint64_t seed) {
       json_null(w, "head_dim");
     json_double(w, "max_error", x->max_error);
     json_double(w, "tolerance", x->tolerance);
+    json_double(w, "rtol", x->rtol);
     if (!isnan(x->lse_error) || strcmp(x->op, "kv_write")) {
       json_double(w, "lse_error", x->lse_error);
       json_double(w, "lse_tolerance", x->lse_tolerance);

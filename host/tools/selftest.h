@@ -17,8 +17,12 @@ typedef enum st_outcome { ST_PASS = 0, ST_FAIL = 1, ST_SKIP = 2 } st_outcome;
 typedef struct st_result {
   const char *op, *variant, *format, *dtype, *test; // static strings
   int head_dim;
-  double max_error, tolerance;    // out (or cache contents for kv_write)
-  double lse_error, lse_tolerance; // NaN when the case has no lse
+  // out (or the caches for kv_write): max |got - ref|; each element must be
+  // within tolerance + rtol * |ref| (kv_write: exact, both 0).
+  double max_error, tolerance, rtol;
+  // lse: max |got - ref| (NaN when the case has no lse); each element within
+  // lse_tolerance * (1 + |ref|), -inf exactly.
+  double lse_error, lse_tolerance;
   st_outcome outcome;
   char reason[512]; // why FAIL/SKIP; notes (e.g. a logged fallback) on PASS
 } st_result;
