@@ -692,6 +692,9 @@ int main(int argc, char **argv) {
       if (f == CLATTN_FORMAT_SPIRV && logc.note[0])
         fname = "source"; // the SPIR-V build failed and fell back
     }
+    size_t timer_res = 0;
+    clGetDeviceInfo(dev->device, CL_DEVICE_PROFILING_TIMER_RESOLUTION,
+                    sizeof timer_res, &timer_res, NULL);
     char name[256], plat[256];
     tool_device_string(dev->device, CL_DEVICE_NAME, name, sizeof name);
     tool_platform_string(dev->platform, CL_PLATFORM_NAME, plat, sizeof plat);
@@ -750,6 +753,7 @@ int main(int argc, char **argv) {
       json_double(&w, "flops", flops);
       json_double(&w, "bytes", bytes);
       json_string(&w, "timing", "back-to-back");
+      json_int(&w, "timer_resolution_ns", (long long)timer_res);
       json_object_end(&w);
     } else {
       printf("clattn-bench %s on %d:%d %s (%s)\n", clattn_op_name(o.op),
