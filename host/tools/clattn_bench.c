@@ -52,7 +52,8 @@ typedef struct bench_opts {
   uint64_t seed;
 } bench_opts;
 
-// ---- progress line -----------------------------------------------------------
+// ---- progress line
+// -----------------------------------------------------------
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -89,7 +90,8 @@ static void progress_end(progress *p) {
   p->shown = 0;
 }
 
-// ---- arguments ------------------------------------------------------------------
+// ---- arguments
+// ------------------------------------------------------------------
 static int parse_window(const char *s, int *l, int *r) {
   long long a, b;
   const char *comma = s ? strchr(s, ',') : NULL;
@@ -241,11 +243,12 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
   return 0;
 }
 
-// ---- work accounting ----------------------------------------------------------------
-// For one sequence of q_len queries over k_len keys (DESIGN §2 masking):
-// *pairs = visible (row, key) pairs, *keys = keys visible from any row.
-static void count_visible(int q_len, int k_len, int causal, int left,
-                          int right, double *pairs, double *keys) {
+// ---- work accounting
+// ---------------------------------------------------------------- For one
+// sequence of q_len queries over k_len keys (DESIGN §2 masking): *pairs =
+// visible (row, key) pairs, *keys = keys visible from any row.
+static void count_visible(int q_len, int k_len, int causal, int left, int right,
+                          double *pairs, double *keys) {
   if (causal)
     right = 0;
   double np = 0, nk = 0;
@@ -271,7 +274,8 @@ static void count_visible(int q_len, int k_len, int causal, int left,
   *keys = nk;
 }
 
-// ---- device buffers filled with random data ------------------------------------------
+// ---- device buffers filled with random data
+// ------------------------------------------
 typedef struct pool {
   unsigned char *bytes;
   size_t size;
@@ -318,8 +322,8 @@ typedef struct bench_data {
 } bench_data;
 
 static void release_data(bench_data *d) {
-  cl_mem *ms[] = {&d->q, &d->k, &d->v, &d->out, &d->cu_q, &d->cu_k,
-                  &d->slots, &d->table};
+  cl_mem *ms[] = {&d->q,    &d->k,    &d->v,     &d->out,
+                  &d->cu_q, &d->cu_k, &d->slots, &d->table};
   for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
     if (*ms[i]) {
       clReleaseMemObject(*ms[i]);
@@ -332,9 +336,8 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
   tool_rng rng;
   tool_rng_init(&rng, o->seed);
   const size_t es = tool_dtype_size(o->dtype);
-  const long long B = o->batch, H = o->heads, HK = o->kv_heads,
-                  D = o->head_dim, SQ = o->seqlen_q, SK = o->seqlen_k,
-                  P = o->page_size;
+  const long long B = o->batch, H = o->heads, HK = o->kv_heads, D = o->head_dim,
+                  SQ = o->seqlen_q, SK = o->seqlen_k, P = o->page_size;
   const long long pages_per_seq = (SK + P - 1) / P;
   int rc = -1;
   pool pl = {malloc((size_t)POOL_ELEMS * es), (size_t)POOL_ELEMS * es};
@@ -365,8 +368,8 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
         fill_random(s, d->k, cbytes, &pl, &rng, es) ||
         fill_random(s, d->v, cbytes, &pl, &rng, es))
       goto out;
-    clattn_cache c = {d->k, 0, sb, ss, sh, o->dtype, (cl_int)P,
-                      (cl_long)d->pages, 0.0f};
+    clattn_cache c = {
+        d->k, 0, sb, ss, sh, o->dtype, (cl_int)P, (cl_long)d->pages, 0.0f};
     d->kc = c;
     d->vc = c;
     d->vc.buffer = d->v;
@@ -440,8 +443,7 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
         !(d->v = make_buffer(s, kbytes, NULL, "v")) ||
         fill_random(s, d->k, kbytes, &pl, &rng, es) ||
         fill_random(s, d->v, kbytes, &pl, &rng, es) ||
-        !(d->cu_k =
-              make_buffer(s, sizeof *cu * (size_t)(B + 1), cu, "cu_k")))
+        !(d->cu_k = make_buffer(s, sizeof *cu * (size_t)(B + 1), cu, "cu_k")))
       goto out;
     ap.total_k = B * SK;
     clattn_tensor tk = {d->k, 0, {HK * D, D}, o->dtype};
@@ -457,8 +459,8 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
       lens[b] = (int)SK;
     if (!(d->table = make_buffer(s, sizeof *table * (size_t)d->pages, table,
                                  "block_table")) ||
-        !(d->cu_k = make_buffer(s, sizeof *lens * (size_t)B, lens,
-                                "seq_lens_k")))
+        !(d->cu_k =
+              make_buffer(s, sizeof *lens * (size_t)B, lens, "seq_lens_k")))
       goto out;
     ap.max_blocks_per_seq = (cl_int)pages_per_seq;
     ap.block_table_stride = pages_per_seq;
@@ -648,7 +650,8 @@ int main(int argc, char **argv) {
     qsort(ms, (size_t)o.iters, sizeof *ms, cmp_double);
     qsort(kms, (size_t)o.iters, sizeof *kms, cmp_double);
     const int it = o.iters;
-    const double median = it % 2 ? ms[it / 2] : 0.5 * (ms[it / 2 - 1] + ms[it / 2]);
+    const double median =
+        it % 2 ? ms[it / 2] : 0.5 * (ms[it / 2 - 1] + ms[it / 2]);
     const double kmedian =
         it % 2 ? kms[it / 2] : 0.5 * (kms[it / 2 - 1] + kms[it / 2]);
     int p90i = (int)ceil(0.9 * it) - 1;
@@ -669,8 +672,8 @@ int main(int argc, char **argv) {
                     &keys);
       flops = 4.0 * D * H * B * pairs;
       bytes = 2.0 * B * o.seqlen_q * H * D * es // q in, out
-              + 2.0 * B * keys * HK * D * es      // k and v, once per kv head
-              + 4.0 * (B + 1);                    // cu_seqlens_q
+              + 2.0 * B * keys * HK * D * es    // k and v, once per kv head
+              + 4.0 * (B + 1);                  // cu_seqlens_q
       if (o.op == CLATTN_OP_ATTENTION)
         bytes += 4.0 * (B + 1); // cu_seqlens_k
       else
@@ -756,8 +759,8 @@ int main(int argc, char **argv) {
       json_int(&w, "timer_resolution_ns", (long long)timer_res);
       json_object_end(&w);
     } else {
-      printf("clattn-bench %s on %d:%d %s (%s)\n", clattn_op_name(o.op),
-             dev->p, dev->d, name, plat);
+      printf("clattn-bench %s on %d:%d %s (%s)\n", clattn_op_name(o.op), dev->p,
+             dev->d, name, plat);
       if (o.op == CLATTN_OP_KV_WRITE)
         printf("  shape     %lld tokens (batch %d x %d of %d positions), "
                "kv_heads %d, head_dim %d, %s",
@@ -766,8 +769,8 @@ int main(int argc, char **argv) {
       else
         printf("  shape     batch %d, heads %d/%d, seqlen q %d k %d, "
                "head_dim %d, %s",
-               o.batch, o.heads, o.kv_heads, o.seqlen_q, o.seqlen_k,
-               o.head_dim, tool_dtype_name(o.dtype));
+               o.batch, o.heads, o.kv_heads, o.seqlen_q, o.seqlen_k, o.head_dim,
+               tool_dtype_name(o.dtype));
       if (o.causal)
         printf(", causal");
       if (o.wl >= 0 || (o.wr >= 0 && !o.causal))
@@ -783,8 +786,7 @@ int main(int argc, char **argv) {
              "%d warm-up)\n",
              median, mn, p90, o.iters, o.warmup);
       if (!isnan(tflops))
-        printf("  compute   %.3f TFLOP/s  (%.4g GFLOP)\n", tflops,
-               flops / 1e9);
+        printf("  compute   %.3f TFLOP/s  (%.4g GFLOP)\n", tflops, flops / 1e9);
       printf("  memory    %.1f GB/s  (%.4g MB)\n", gbps, bytes / 1e6);
     }
     rc = TOOL_EXIT_OK;

@@ -96,11 +96,12 @@ static void read_env(env_force *f) {
   }
 }
 
-// ---- per-device report data ------------------------------------------------------
+// ---- per-device report data
+// ------------------------------------------------------
 typedef struct op_report {
   clattn_select_args args;
   const clattn_variant *selected;
-  int format; // clattn_format or -1
+  int format;           // clattn_format or -1
   char why[256];        // selection outcome
   char format_why[256]; // why no format ("" when one was found)
   const char *forced;   // forced variant name or NULL
@@ -114,7 +115,7 @@ typedef struct dev_report {
   op_report ops[CLATTN_OP_COUNT_];
   const char *program_format; // "spirv", "source", "mixed" or "none"
   char format_reason[160];
-  int spirv_embedded;         // the build holds SPIR-V modules
+  int spirv_embedded; // the build holds SPIR-V modules
   st_report st;
   int st_ran;
   char st_error[256];
@@ -134,19 +135,18 @@ static void select_ops(dev_report *r, const probe_opts *o, const env_force *f) {
             : (o->seqlen_q ? o->seqlen_q
                            : (op == CLATTN_OP_ATTENTION ? 512 : 1));
     orp->forced = f->variant[op][0] ? f->variant[op] : NULL;
-    orp->selected = clattn__select(&r->caps, &orp->args, orp->forced,
-                                   orp->cands, MAX_CANDS, &orp->n_cands,
-                                   orp->why, sizeof orp->why);
+    orp->selected =
+        clattn__select(&r->caps, &orp->args, orp->forced, orp->cands, MAX_CANDS,
+                       &orp->n_cands, orp->why, sizeof orp->why);
     if (orp->n_cands == 0)
       snprintf(orp->why, sizeof orp->why, "no %s variant in this build",
                clattn_op_name((clattn_op)op));
     orp->format = -1;
     orp->format_why[0] = '\0';
     if (orp->selected)
-      orp->format = clattn__pick_format(&r->caps, orp->selected,
-                                        f->format[0] ? f->format : NULL,
-                                        orp->format_why,
-                                        sizeof orp->format_why);
+      orp->format = clattn__pick_format(
+          &r->caps, orp->selected, f->format[0] ? f->format : NULL,
+          orp->format_why, sizeof orp->format_why);
     if (!orp->selected)
       unserved++; // no variant: says nothing about the format
     else if (orp->format == CLATTN_FORMAT_SPIRV)
@@ -193,8 +193,9 @@ static void cand_reason(const op_report *o, const clattn_candidate *c,
   if (!c->eligible)
     snprintf(buf, n, "%s", c->reason);
   else if (c->v == o->selected)
-    snprintf(buf, n, o->forced ? "selected (forced by CLATTN_VARIANT)"
-                               : "selected: highest priority eligible (%d)",
+    snprintf(buf, n,
+             o->forced ? "selected (forced by CLATTN_VARIANT)"
+                       : "selected: highest priority eligible (%d)",
              c->v->priority);
   else if (o->forced)
     snprintf(buf, n, "eligible; not chosen (CLATTN_VARIANT forces %s)",
@@ -206,17 +207,26 @@ static void cand_reason(const op_report *o, const clattn_candidate *c,
     snprintf(buf, n, "eligible");
 }
 
-// ---- caps as names -------------------------------------------------------------
-static const char *const feature_names[] = {
-    "fp16",          "fp64",      "khr_subgroups", "intel_subgroups",
-    "subgroup_shuffle", "nv_attributes", "amd_attributes", "spirv",
-    "compiler",      "gpu",       "cpu",           "nv_ptx",
-    "int64_atomics"};
+// ---- caps as names
+// -------------------------------------------------------------
+static const char *const feature_names[] = {"fp16",
+                                            "fp64",
+                                            "khr_subgroups",
+                                            "intel_subgroups",
+                                            "subgroup_shuffle",
+                                            "nv_attributes",
+                                            "amd_attributes",
+                                            "spirv",
+                                            "compiler",
+                                            "gpu",
+                                            "cpu",
+                                            "nv_ptx",
+                                            "int64_atomics"};
 static const char *const unknown_names[] = {
-    "opencl_version", "opencl_c_version", "il_versions",
-    "extensions",     "device_type",      "compute_units",
+    "opencl_version",  "opencl_c_version",    "il_versions",
+    "extensions",      "device_type",         "compute_units",
     "local_mem_bytes", "max_work_group_size", "nv_compute_capability",
-    "amd_wavefront",  "subgroup_sizes",   "name"};
+    "amd_wavefront",   "subgroup_sizes",      "name"};
 #define N_FEATURES (int)(sizeof feature_names / sizeof feature_names[0])
 #define N_UNKNOWN (int)(sizeof unknown_names / sizeof unknown_names[0])
 
@@ -246,12 +256,13 @@ static const char *str_or_unknown(const char *s) {
   return s && *s ? s : "unknown";
 }
 
-// ---- human output ----------------------------------------------------------------
-#define ROW(label, ...)                                                       \
-  do {                                                                        \
-    printf("  %-28s ", label);                                                \
-    printf(__VA_ARGS__);                                                      \
-    putchar('\n');                                                            \
+// ---- human output
+// ----------------------------------------------------------------
+#define ROW(label, ...)                                                        \
+  do {                                                                         \
+    printf("  %-28s ", label);                                                 \
+    printf(__VA_ARGS__);                                                       \
+    putchar('\n');                                                             \
   } while (0)
 
 static void print_words(const char *label, const char *list) {
@@ -278,7 +289,7 @@ static void print_words(const char *label, const char *list) {
   putchar('\n');
 }
 
-static void print_human(const dev_report *r, const env_force *f) {
+static void print_human(const dev_report *r) {
   const clattn_caps *c = &r->caps;
   char buf[256];
   printf("Device %d:%d  %s\n", r->dev.p, r->dev.d,
@@ -318,13 +329,12 @@ static void print_human(const dev_report *r, const env_force *f) {
     ROW("Max work-group size", "unknown");
   else
     ROW("Max work-group size", "%zu", c->max_work_group);
-  ROW("Max allocation", "%llu MiB",
-      (unsigned long long)(c->max_alloc >> 20));
+  ROW("Max allocation", "%llu MiB", (unsigned long long)(c->max_alloc >> 20));
   if (c->unknown & CLATTN_UNK_NV_CC)
     ROW("NV compute capability", "unknown");
   else if (c->nv_cc)
-    ROW("NV compute capability", "%d.%d (sm_%d)", c->nv_cc / 10,
-        c->nv_cc % 10, c->nv_cc);
+    ROW("NV compute capability", "%d.%d (sm_%d)", c->nv_cc / 10, c->nv_cc % 10,
+        c->nv_cc);
   else
     ROW("NV compute capability", "n/a");
   if (c->unknown & CLATTN_UNK_AMD_WAVEFRONT)
@@ -398,7 +408,8 @@ static void print_human(const dev_report *r, const env_force *f) {
   }
 }
 
-// ---- JSON output ---------------------------------------------------------------
+// ---- JSON output
+// ---------------------------------------------------------------
 static void json_call(json_w *w, const op_report *o) {
   json_object_begin(w, "call");
   json_int(w, "head_dim", o->args.head_dim);
@@ -432,9 +443,10 @@ static void json_selftest(json_w *w, const dev_report *r, uint64_t seed) {
       json_double(w, "lse_tolerance", x->lse_tolerance);
     }
     json_bool(w, "pass", x->outcome != ST_FAIL);
-    json_string(w, "result", x->outcome == ST_PASS   ? "pass"
-                             : x->outcome == ST_FAIL ? "fail"
-                                                     : "skip");
+    json_string(w, "result",
+                x->outcome == ST_PASS   ? "pass"
+                : x->outcome == ST_FAIL ? "fail"
+                                        : "skip");
     json_string(w, "reason", x->reason);
     json_object_end(w);
   }
@@ -493,8 +505,7 @@ static void json_device(json_w *w, const dev_report *r, const probe_opts *po,
   else
     json_word_list(w, "extensions", c->extensions);
   device_type_name(c, buf, sizeof buf);
-  json_string(w, "device_type",
-              (c->unknown & CLATTN_UNK_TYPE) ? NULL : buf);
+  json_string(w, "device_type", (c->unknown & CLATTN_UNK_TYPE) ? NULL : buf);
   if (c->unknown & CLATTN_UNK_COMPUTE_UNITS)
     json_null(w, "compute_units");
   else
@@ -550,8 +561,8 @@ static void json_device(json_w *w, const dev_report *r, const probe_opts *po,
                 o->format >= 0 ? clattn__format_name((clattn_format)o->format)
                                : NULL);
     json_string(w, "forced", o->forced);
-    json_string(w, "reason", o->selected && o->format < 0 ? o->format_why
-                                                           : o->why);
+    json_string(w, "reason",
+                o->selected && o->format < 0 ? o->format_why : o->why);
     json_call(w, o);
     json_array_begin(w, "candidates");
     for (int i = 0; i < o->n_cands; i++) {
@@ -574,7 +585,8 @@ static void json_device(json_w *w, const dev_report *r, const probe_opts *po,
   json_object_end(w);
 }
 
-// ---- main -------------------------------------------------------------------------
+// ---- main
+// -------------------------------------------------------------------------
 static int parse_args(int argc, char **argv, probe_opts *o) {
   memset(o, 0, sizeof *o);
   o->head_dim = 128;
@@ -686,8 +698,7 @@ static void run_selftest(dev_report *r, const probe_opts *o) {
   fprintf(out, "\nSelf-test on %d:%d (%s), seed %llu\n", r->dev.p, r->dev.d,
           r->caps.name, (unsigned long long)o->seed);
   if (selftest_run(&s, &r->caps, o->seed, &log, out, &r->st)) {
-    snprintf(r->st_error, sizeof r->st_error,
-             "self-test could not run: %s",
+    snprintf(r->st_error, sizeof r->st_error, "self-test could not run: %s",
              clattn_context_last_error(s.cctx));
     fprintf(stderr, "clattn-probe: %s\n", r->st_error);
   }
@@ -724,8 +735,8 @@ int main(int argc, char **argv) {
       if (devs[i].p == want_p && devs[i].d == want_d)
         k = i;
     if (k < 0) {
-      snprintf(err, sizeof err, "no device %d:%d (%d device(s) found)",
-               want_p, want_d, n);
+      snprintf(err, sizeof err, "no device %d:%d (%d device(s) found)", want_p,
+               want_d, n);
       return fail_no_device(&o, err, TOOL_EXIT_NO_DEVICE);
     }
     devs[0] = devs[k];
@@ -748,7 +759,7 @@ int main(int argc, char **argv) {
     select_ops(r, &o, &f);
     if (!o.json) {
       putchar('\n');
-      print_human(r, &f);
+      print_human(r);
     }
     if (o.selftest) {
       run_selftest(r, &o);

@@ -54,13 +54,34 @@ void json_write_escaped(FILE *f, const char *str) {
   while (*s) {
     unsigned c = *s;
     switch (c) {
-    case '"': fputs("\\\"", f); s++; continue;
-    case '\\': fputs("\\\\", f); s++; continue;
-    case '\b': fputs("\\b", f); s++; continue;
-    case '\f': fputs("\\f", f); s++; continue;
-    case '\n': fputs("\\n", f); s++; continue;
-    case '\r': fputs("\\r", f); s++; continue;
-    case '\t': fputs("\\t", f); s++; continue;
+    case '"':
+      fputs("\\\"", f);
+      s++;
+      continue;
+    case '\\':
+      fputs("\\\\", f);
+      s++;
+      continue;
+    case '\b':
+      fputs("\\b", f);
+      s++;
+      continue;
+    case '\f':
+      fputs("\\f", f);
+      s++;
+      continue;
+    case '\n':
+      fputs("\\n", f);
+      s++;
+      continue;
+    case '\r':
+      fputs("\\r", f);
+      s++;
+      continue;
+    case '\t':
+      fputs("\\t", f);
+      s++;
+      continue;
     default: break;
     }
     if (c < 0x20 || c == 0x7F) {
@@ -113,10 +134,18 @@ static void close_(json_w *w, char c) {
     fputc('\n', w->f);
 }
 
-void json_object_begin(json_w *w, const char *key) { open_(w, key, '{'); }
-void json_object_end(json_w *w) { close_(w, '}'); }
-void json_array_begin(json_w *w, const char *key) { open_(w, key, '['); }
-void json_array_end(json_w *w) { close_(w, ']'); }
+void json_object_begin(json_w *w, const char *key) {
+  open_(w, key, '{');
+}
+void json_object_end(json_w *w) {
+  close_(w, '}');
+}
+void json_array_begin(json_w *w, const char *key) {
+  open_(w, key, '[');
+}
+void json_array_end(json_w *w) {
+  close_(w, ']');
+}
 
 void json_string(json_w *w, const char *key, const char *s) {
   member(w, key);

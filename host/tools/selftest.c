@@ -49,7 +49,8 @@ void selftest_log_fn(void *user, const char *line) {
     snprintf(l->note, sizeof l->note, "%s", line);
 }
 
-// ---- test cases ---------------------------------------------------------------
+// ---- test cases
+// ---------------------------------------------------------------
 typedef struct kv_case {
   const char *name;
   int tokens, heads, block_size, num_blocks, padding, layout;
@@ -77,34 +78,178 @@ typedef struct attn_case {
 } attn_case;
 
 static const attn_case attn_cases[] = {
-    {"causal-gqa", CLATTN_OP_ATTENTION, 3, 4, 2, 1, 40, 0, 0, 1, -1, -1, 0.0f,
-     0, 0, 1, 0, 0, 0, {128, 64, 96, 80, 256, 32, 16}},
-    {"cross-mqa-window-softcap-alibi-sinks", CLATTN_OP_ATTENTION, 2, 4, 1, 1,
-     20, 1, 50, 0, 7, 3, 1.0f, 1, 1, 1, 0, 0, 0,
+    {"causal-gqa",
+     CLATTN_OP_ATTENTION,
+     3,
+     4,
+     2,
+     1,
+     40,
+     0,
+     0,
+     1,
+     -1,
+     -1,
+     0.0f,
+     0,
+     0,
+     1,
+     0,
+     0,
+     0,
+     {128, 64, 96, 80, 256, 32, 16}},
+    {"cross-mqa-window-softcap-alibi-sinks",
+     CLATTN_OP_ATTENTION,
+     2,
+     4,
+     1,
+     1,
+     20,
+     1,
+     50,
+     0,
+     7,
+     3,
+     1.0f,
+     1,
+     1,
+     1,
+     0,
+     0,
+     0,
      {64, 128, 96, 80, 256, 32, 16}},
-    {"causal-cross-empty-rows", CLATTN_OP_ATTENTION, 2, 2, 2, 5, 12, 1, 6, 1,
-     -1, -1, 0.0f, 0, 0, 1, 0, 0, 0, {33, 40, 64, 128, 16}},
-    {"diagonal-window-0-0", CLATTN_OP_ATTENTION, 2, 2, 1, 1, 16, 0, 0, 0, 0,
-     0, 0.0f, 0, 0, 1, 0, 0, 0, {128, 64, 96, 80, 256, 32, 16}},
-    {"decode-gqa4", CLATTN_OP_PAGED_ATTENTION, 4, 8, 2, 1, 1, 0, 149, 0, -1,
-     -1, 0.0f, 0, 0, 1, 16, L_NHD, 0, {128, 64, 96, 80, 256, 32, 16}},
-    {"decode-split4-hnd-sinks", CLATTN_OP_PAGED_ATTENTION, 3, 4, 4, 1, 1, 49,
-     199, 0, -1, -1, 0.0f, 0, 1, 1, 8, L_HND, 4,
+    {"causal-cross-empty-rows",
+     CLATTN_OP_ATTENTION,
+     2,
+     2,
+     2,
+     5,
+     12,
+     1,
+     6,
+     1,
+     -1,
+     -1,
+     0.0f,
+     0,
+     0,
+     1,
+     0,
+     0,
+     0,
+     {33, 40, 64, 128, 16}},
+    {"diagonal-window-0-0",
+     CLATTN_OP_ATTENTION,
+     2,
+     2,
+     1,
+     1,
+     16,
+     0,
+     0,
+     0,
+     0,
+     0,
+     0.0f,
+     0,
+     0,
+     1,
+     0,
+     0,
+     0,
+     {128, 64, 96, 80, 256, 32, 16}},
+    {"decode-gqa4",
+     CLATTN_OP_PAGED_ATTENTION,
+     4,
+     8,
+     2,
+     1,
+     1,
+     0,
+     149,
+     0,
+     -1,
+     -1,
+     0.0f,
+     0,
+     0,
+     1,
+     16,
+     L_NHD,
+     0,
+     {128, 64, 96, 80, 256, 32, 16}},
+    {"decode-split4-hnd-sinks",
+     CLATTN_OP_PAGED_ATTENTION,
+     3,
+     4,
+     4,
+     1,
+     1,
+     49,
+     199,
+     0,
+     -1,
+     -1,
+     0.0f,
+     0,
+     1,
+     1,
+     8,
+     L_HND,
+     4,
      {64, 128, 96, 80, 256, 32, 16}},
-    {"chunked-causal-b5", CLATTN_OP_PAGED_ATTENTION, 3, 4, 2, 1, 9, 0, 40, 1,
-     -1, -1, 0.0f, 0, 0, 1, 5, L_NHD, 0, {80, 96, 128, 64, 256, 32, 16}},
-    {"chunked-window-softcap-alibi-vllm", CLATTN_OP_PAGED_ATTENTION, 2, 4, 1,
-     1, 6, 0, 30, 1, 10, 0, 1.0f, 1, 0, 1, 16, L_COMBINED, 2,
+    {"chunked-causal-b5",
+     CLATTN_OP_PAGED_ATTENTION,
+     3,
+     4,
+     2,
+     1,
+     9,
+     0,
+     40,
+     1,
+     -1,
+     -1,
+     0.0f,
+     0,
+     0,
+     1,
+     5,
+     L_NHD,
+     0,
+     {80, 96, 128, 64, 256, 32, 16}},
+    {"chunked-window-softcap-alibi-vllm",
+     CLATTN_OP_PAGED_ATTENTION,
+     2,
+     4,
+     1,
+     1,
+     6,
+     0,
+     30,
+     1,
+     10,
+     0,
+     1.0f,
+     1,
+     0,
+     1,
+     16,
+     L_COMBINED,
+     2,
      {128, 64, 96, 80, 256, 32, 16}},
 };
 
-// ---- guarded device buffers -----------------------------------------------------
+// ---- guarded device buffers
+// -----------------------------------------------------
 typedef struct gbuf {
   cl_mem mem;
   size_t bytes;
 } gbuf;
 
-static cl_ulong goff(size_t elem) { return GUARD / elem; }
+static cl_ulong goff(size_t elem) {
+  return GUARD / elem;
+}
 
 // A buffer of GUARD + bytes + GUARD; the payload is a copy of `payload`, or
 // poison when it is NULL.
@@ -175,7 +320,8 @@ static clattn_buffer gbuffer(const gbuf *b, size_t elem) {
   return r;
 }
 
-// ---- helpers ----------------------------------------------------------------------
+// ---- helpers
+// ----------------------------------------------------------------------
 typedef struct cache_geom {
   cl_long sb, ss, sh;  // strides in elements
   cl_ulong koff, voff; // offsets within the payload, in elements
@@ -262,7 +408,8 @@ static void check_status_word(tool_session *s, gbuf *b, st_result *r) {
     fail(r, "device status word 0x%x on valid input", (unsigned)word);
 }
 
-// ---- kv_write -------------------------------------------------------------------
+// ---- kv_write
+// -------------------------------------------------------------------
 static void run_kv(tool_session *s, clattn_dtype dt, const kv_case *c, int d,
                    uint64_t seed, st_result *r) {
   tool_rng rng;
@@ -333,14 +480,14 @@ static void run_kv(tool_session *s, clattn_dtype dt, const kv_case *c, int d,
   p.status = gbuffer(&bst, sizeof zero);
   clattn_tensor kt = {bk.mem, goff(es), {(cl_long)row, d}, dt};
   clattn_tensor vt = {bv.mem, goff(es), {(cl_long)row, d}, dt};
-  clattn_cache kc = {bkc.mem, goff(es) + g.koff, g.sb, g.ss, g.sh, dt, bs,
-                     nb, 0.0f};
+  clattn_cache kc = {bkc.mem, goff(es) + g.koff, g.sb, g.ss, g.sh, dt, bs, nb,
+                     0.0f};
   clattn_cache vc = kc;
   vc.buffer = g.shared ? bkc.mem : bvc.mem;
   vc.offset = goff(es) + g.voff;
   clattn_status st =
-      clattn_kv_write(s->cctx, s->queue, &p, &kt, &vt, gbuffer(&bslot, 8),
-                      &kc, &vc, 0, NULL, NULL);
+      clattn_kv_write(s->cctx, s->queue, &p, &kt, &vt, gbuffer(&bslot, 8), &kc,
+                      &vc, 0, NULL, NULL);
   if (!op_status(s, st, r))
     goto done;
   clFinish(s->queue);
@@ -389,7 +536,8 @@ done:
   free(gotv);
 }
 
-// ---- attention and paged_attention -------------------------------------------------
+// ---- attention and paged_attention
+// -------------------------------------------------
 static void run_attn(tool_session *s, clattn_dtype dt, const attn_case *c,
                      int d, uint64_t seed, st_result *r) {
 #ifdef CLATTN_TOOLS_NO_REF
@@ -490,8 +638,7 @@ static void run_attn(tool_session *s, clattn_dtype dt, const attn_case *c,
         const cl_long blk = table[b * tstride + j / bs], off = j % bs;
         for (int h = 0; h < hk; h++)
           for (int x = 0; x < d; x++) {
-            const size_t ci =
-                (size_t)(blk * g.sb + off * g.ss + h * g.sh + x);
+            const size_t ci = (size_t)(blk * g.sb + off * g.ss + h * g.sh + x);
             const size_t ri = (((size_t)cu_k[b] + j) * hk + h) * d + x;
             kd[ri] = tool_load(kh, dt, g.koff + ci);
             vd[ri] = tool_load(vsrc, dt, g.voff + ci);
@@ -509,8 +656,7 @@ static void run_attn(tool_session *s, clattn_dtype dt, const attn_case *c,
   const size_t kcb = (paged ? g.elems : nk) * es;
   if (gbuf_make(s, &bq, nq * es, qh, err, sizeof err) ||
       gbuf_make(s, &bk, kcb, kh, err, sizeof err) ||
-      ((!paged || !g.shared) &&
-       gbuf_make(s, &bv, kcb, vh, err, sizeof err)) ||
+      ((!paged || !g.shared) && gbuf_make(s, &bv, kcb, vh, err, sizeof err)) ||
       gbuf_make(s, &bcq, sizeof(int) * (size_t)(b_n + 1), cu_q, err,
                 sizeof err) ||
       gbuf_make(s, &bout, nq * es, NULL, err, sizeof err) ||
@@ -556,15 +702,15 @@ static void run_attn(tool_session *s, clattn_dtype dt, const attn_case *c,
   clattn_tensor lt = {blse.mem, goff(4), {tq, 0}, CLATTN_F32};
   clattn_status st;
   if (paged) {
-    clattn_cache kc = {bk.mem, goff(es) + g.koff, g.sb, g.ss, g.sh, dt, bs,
-                       n_pages, 0.0f};
+    clattn_cache kc = {bk.mem, goff(es) + g.koff, g.sb, g.ss, g.sh, dt,
+                       bs,     n_pages,           0.0f};
     clattn_cache vc = kc;
     vc.buffer = g.shared ? bk.mem : bv.mem;
     vc.offset = goff(es) + g.voff;
     st = clattn_paged_attention(s->cctx, s->queue, &p, &qt, &kc, &vc,
                                 gbuffer(&bcq, 4), gbuffer(&bck, 4),
-                                gbuffer(&btab, 4), &ot, c->lse ? &lt : NULL,
-                                0, NULL, NULL);
+                                gbuffer(&btab, 4), &ot, c->lse ? &lt : NULL, 0,
+                                NULL, NULL);
   } else {
     clattn_tensor kt = {bk.mem, goff(es), {kvd, d}, dt};
     clattn_tensor vt = {bv.mem, goff(es), {kvd, d}, dt};
@@ -617,16 +763,15 @@ static void run_attn(tool_session *s, clattn_dtype dt, const attn_case *c,
     double le = 0, lworst = 0;
     for (size_t i = 0; i < (size_t)h_n * tq; i++) {
       const double x = abs_err(lseh[i], lsed[i]);
-      const double ratio =
-          isinf(lsed[i]) ? (x == 0 ? 0 : INFINITY)
-                         : x / (r->lse_tolerance * (1.0 + fabs(lsed[i])));
+      const double ratio = isinf(lsed[i])
+                               ? (x == 0 ? 0 : INFINITY)
+                               : x / (r->lse_tolerance * (1.0 + fabs(lsed[i])));
       le = x > le ? x : le;
       lworst = ratio > lworst ? ratio : lworst;
     }
     r->lse_error = le;
     if (!(lworst <= 1.0))
-      fail(r, "lse beyond tolerance (worst element %.3gx its bound)",
-           lworst);
+      fail(r, "lse beyond tolerance (worst element %.3gx its bound)", lworst);
   }
   if (bad_o)
     fail(r, "%ld guard bytes around out changed", bad_o);
@@ -660,7 +805,8 @@ done:
 #endif
 }
 
-// ---- driver ---------------------------------------------------------------------
+// ---- driver
+// ---------------------------------------------------------------------
 static st_result *add_result(st_report *rep) {
   if (rep->n == rep->cap) {
     int cap = rep->cap ? rep->cap * 2 : 64;
@@ -677,8 +823,7 @@ static st_result *add_result(st_report *rep) {
 
 // The first head dim of the case's list at which v is eligible, or 0.
 static int pick_dim(const clattn_variant *v, const clattn_caps *caps,
-                    clattn_op op, clattn_dtype dt, int max_q,
-                    const int *dims) {
+                    clattn_op op, clattn_dtype dt, int max_q, const int *dims) {
   for (int i = 0; i < 8 && dims[i]; i++) {
     clattn_select_args a = {op, dims[i], dt, dt, max_q};
     char why[160];
@@ -688,7 +833,9 @@ static int pick_dim(const clattn_variant *v, const clattn_caps *caps,
   return 0;
 }
 
-static const char *dash(const char *s) { return s ? s : "-"; }
+static const char *dash(const char *s) {
+  return s ? s : "-";
+}
 
 static void print_result(FILE *out, const st_result *r) {
   if (!out)
@@ -774,8 +921,7 @@ int selftest_run(tool_session *s, const clattn_caps *caps, uint64_t seed,
             if (ac && (int)ac->op != op)
               continue;
             const int d = pick_dim(v, caps, (clattn_op)op, dt,
-                                   ac ? ac->q_hi : 0,
-                                   kc ? kc->dims : ac->dims);
+                                   ac ? ac->q_hi : 0, kc ? kc->dims : ac->dims);
             if (!d)
               continue; // not eligible for this case at any of its dims
             st_result *r = add_result(rep);

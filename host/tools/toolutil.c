@@ -16,7 +16,8 @@
 int tool_enumerate(tool_dev *out, int max, char *err, size_t err_size) {
   cl_uint np = 0;
   cl_int e = clGetPlatformIDs(0, NULL, &np);
-  if (e == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (e == CL_SUCCESS && np == 0)) {
+  if (e == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ ||
+      (e == CL_SUCCESS && np == 0)) {
     snprintf(err, err_size,
              "no OpenCL platform found (is an ICD installed under "
              "/etc/OpenCL/vendors or named by OCL_ICD_VENDORS?)");
@@ -101,8 +102,8 @@ int tool_session_open(const tool_dev *dev, const clattn_options *opts,
              tool_cl_error_name(e), (int)e);
     return TOOL_EXIT_OPENCL;
   }
-  s->queue = clCreateCommandQueue(s->ctx, dev->device,
-                                  CL_QUEUE_PROFILING_ENABLE, &e);
+  s->queue =
+      clCreateCommandQueue(s->ctx, dev->device, CL_QUEUE_PROFILING_ENABLE, &e);
   if (!s->queue) {
     snprintf(err, err_size, "clCreateCommandQueue failed: %s (%d)",
              tool_cl_error_name(e), (int)e);
@@ -131,9 +132,8 @@ void tool_session_close(tool_session *s) {
 
 const char *tool_cl_error_name(cl_int err) {
   switch (err) {
-#define E(x)                                                                  \
-  case x:                                                                     \
-    return #x;
+#define E(x)                                                                   \
+  case x: return #x;
     E(CL_SUCCESS)
     E(CL_DEVICE_NOT_FOUND)
     E(CL_DEVICE_NOT_AVAILABLE)
@@ -159,10 +159,8 @@ const char *tool_cl_error_name(cl_int err) {
     E(CL_INVALID_OPERATION)
     E(CL_INVALID_BUFFER_SIZE)
 #undef E
-  case -1001:
-    return "CL_PLATFORM_NOT_FOUND_KHR";
-  default:
-    return "CL error";
+  case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
+  default: return "CL error";
   }
 }
 
@@ -183,7 +181,9 @@ void tool_platform_string(cl_platform_id p, cl_platform_info what, char *buf,
 }
 
 // ---- random numbers -------------------------------------------------------
-void tool_rng_init(tool_rng *r, uint64_t seed) { r->s = seed; }
+void tool_rng_init(tool_rng *r, uint64_t seed) {
+  r->s = seed;
+}
 
 uint64_t tool_next(tool_rng *r) { // splitmix64
   uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
@@ -267,20 +267,18 @@ uint16_t tool_f32_to_bf16(float f) {
   return (uint16_t)(x >> 16);
 }
 
-float tool_bf16_to_f32(uint16_t b) { return u2f((uint32_t)b << 16); }
+float tool_bf16_to_f32(uint16_t b) {
+  return u2f((uint32_t)b << 16);
+}
 
 size_t tool_dtype_size(clattn_dtype dt) {
   switch (dt) {
   case CLATTN_F32:
-  case CLATTN_I32:
-    return 4;
+  case CLATTN_I32: return 4;
   case CLATTN_F16:
-  case CLATTN_BF16:
-    return 2;
-  case CLATTN_I64:
-    return 8;
-  default:
-    return 1;
+  case CLATTN_BF16: return 2;
+  case CLATTN_I64: return 8;
+  default: return 1;
   }
 }
 
@@ -296,20 +294,15 @@ double tool_store(void *base, clattn_dtype dt, size_t i, double x) {
     ((uint16_t *)base)[i] = b;
     return tool_bf16_to_f32(b);
   }
-  default:
-    ((float *)base)[i] = (float)x;
-    return (float)x;
+  default: ((float *)base)[i] = (float)x; return (float)x;
   }
 }
 
 double tool_load(const void *base, clattn_dtype dt, size_t i) {
   switch (dt) {
-  case CLATTN_F16:
-    return tool_f16_to_f32(((const uint16_t *)base)[i]);
-  case CLATTN_BF16:
-    return tool_bf16_to_f32(((const uint16_t *)base)[i]);
-  default:
-    return ((const float *)base)[i];
+  case CLATTN_F16: return tool_f16_to_f32(((const uint16_t *)base)[i]);
+  case CLATTN_BF16: return tool_bf16_to_f32(((const uint16_t *)base)[i]);
+  default: return ((const float *)base)[i];
   }
 }
 
