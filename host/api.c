@@ -127,14 +127,27 @@ static void destroy(clattn_context c) {
   free(c);
 }
 
+// The message of this thread's last failed clattn_context_create, returned
+// by clattn_context_last_error(NULL).
+_Thread_local char clattn__create_error[512];
+
+static clattn_status create_fail(clattn_status st, const char *msg) {
+  snprintf(clattn__create_error, sizeof clattn__create_error, "%s", msg);
+  return st;
+}
+
 clattn_status clattn_context_create(cl_context context, cl_device_id device,
                                     const clattn_options *options,
                                     clattn_context *out) {
+  clattn__create_error[0] = '\0';
   if (!out)
-    return CLATTN_ERROR_INVALID_ARGUMENT;
+    return create_fail(CLATTN_ERROR_INVALID_ARGUMENT,
+                       "clattn_context_create: out is NULL");
   *out = NULL;
   if (!context || !device)
-    return CLATTN_ERROR_INVALID_ARGUMENT;
+    return create_fail(CLATTN_ERROR_INVALID_ARGUMENT,
+                       context ? "clattn_context_create: device is NULL"
+                               : "clattn_context_create: context is NULL");
   cl_uint ndev = 0;
   cl_device_id devs[64];
   if (clGetContextInfo(context, CL_CONTEXT_NUM_DEVICES, sizeof ndev, &ndev,
@@ -142,19 +155,25 @@ clattn_status clattn_context_create(cl_context context, cl_device_id device,
       ndev == 0 || ndev > 64 ||
       clGetContextInfo(context, CL_CONTEXT_DEVICES, ndev * sizeof devs[0],
                        devs, NULL) != CL_SUCCESS)
-    return CLATTN_ERROR_INVALID_ARGUMENT;
+    return create_fail(CLATTN_ERROR_INVALID_ARGUMENT,
+                       "clattn_context_create: context is not a valid "
+                       "cl_context with 1..64 devices");
   int member = 0;
   for (cl_uint i = 0; i < ndev; i++)
     member |= devs[i] == device;
   if (!member)
-    return CLATTN_ERROR_INVALID_ARGUMENT;
+    return create_fail(CLATTN_ERROR_INVALID_ARGUMENT,
+                       "clattn_context_create: device is not a device of "
+                       "context");
 
   clattn_context c = calloc(1, sizeof *c);
   if (!c)
-    return CLATTN_ERROR_OUT_OF_MEMORY;
+    return create_fail(CLATTN_ERROR_OUT_OF_MEMORY,
+                       "clattn_context_create: out of host memory");
   if (mtx_init(&c->lock, mtx_plain) != thrd_success) {
     free(c);
-    return CLATTN_ERROR_OUT_OF_MEMORY;
+    return create_fail(CLATTN_ERROR_OUT_OF_MEMORY,
+                       "clattn_context_create: mtx_init failed");
   }
   c->magic = CLATTN_CONTEXT_MAGIC;
   c->cl_ctx = context;
@@ -173,6 +192,13 @@ clattn_status clattn_context_create(cl_context context, cl_device_id device,
   if (st == CLATTN_SUCCESS && live_add(c))
     st = CLATTN_ERROR_OUT_OF_MEMORY;
   if (st != CLATTN_SUCCESS) {
+    const char *m = c->last_error[0] ? c->last_error
+                                     : "clattn_context_create: out of memory";
+    size_t n = strlen(m);
+    if (n >= sizeof clattn__create_error)
+      n = sizeof clattn__create_error - 1;
+    memcpy(clattn__create_error, m, n);
+    clattn__create_error[n] = '\0';
     destroy(c);
     return st;
   }
@@ -238,6 +264,12 @@ clattn_status clattn_query_variant(clattn_context c, clattn_op op,
     return clattn__fail(c, CLATTN_ERROR_INVALID_ARGUMENT, 0,
                         "clattn_query_variant: op %d or a NULL output",
                         (int)op);
+  if (head_dim < 1 || head_dim > 256 || (unsigned)dtype >= CLATTN_DTYPE_COUNT_ ||
+      (unsigned)cache_dtype >= CLATTN_DTYPE_COUNT_)
+    return clattn__fail(c, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        "clattn_query_variant: head_dim %d (1..256) or dtype "
+                        "codes %d/%d out of range",
+                        head_dim, (int)dtype, (int)cache_dtype);
   clattn_select_args a = {op, head_dim, dtype, cache_dtype, 0};
   const clattn_variant *v = NULL;
   clattn_format f = CLATTN_FORMAT_SOURCE;

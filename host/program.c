@@ -184,14 +184,18 @@ clattn_status clattn__get_program(clattn_context ctx, const clattn_variant *v,
   mtx_unlock(&ctx->lock);
 
   // Built outside the lock: other threads keep using cached programs.
+  mtx_lock(&ctx->lock);
+  int format_forced = ctx->forced_format[0] != '\0';
+  mtx_unlock(&ctx->lock);
   cl_program p = NULL;
   clattn_status st = build(ctx, v, f, &p);
   if (st != CLATTN_SUCCESS && f == CLATTN_FORMAT_SPIRV &&
-      (ctx->caps.features & CLATTN_CAP_COMPILER) && !ctx->forced_format[0]) {
+      (ctx->caps.features & CLATTN_CAP_COMPILER) && !format_forced) {
     clattn__log(ctx, "SPIR-V build of %s failed (%s); falling back to source",
                 v->name, clattn_context_last_error(ctx));
-    f = CLATTN_FORMAT_SOURCE;
-    st = build(ctx, v, f, &p);
+    // The source program is kept under the SPIR-V entry, so the failing
+    // SPIR-V build is tried once per context, not once per call.
+    st = build(ctx, v, CLATTN_FORMAT_SOURCE, &p);
   }
   if (st != CLATTN_SUCCESS)
     return st;

@@ -88,6 +88,15 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
              v->head_dim_multiple);
     return 0;
   }
+  if ((unsigned)a->dtype >= CLATTN_DTYPE_COUNT_ ||
+      (unsigned)a->cache_dtype >= CLATTN_DTYPE_COUNT_) {
+    snprintf(why, n, "dtype code out of range");
+    return 0;
+  }
+  if (a->head_dim < 1 || a->head_dim > 256) {
+    snprintf(why, n, "head_dim %d outside 1..256", a->head_dim);
+    return 0;
+  }
   if (!(v->dtypes & CLATTN_DTYPE_BIT(a->dtype))) {
     snprintf(why, n, "dtype %s not supported", clattn_dtype_name(a->dtype));
     return 0;

@@ -98,8 +98,12 @@ clattn_status clattn__fail(clattn_context ctx, clattn_status st, cl_int clerr,
   return st;
 }
 
+extern _Thread_local char clattn__create_error[512];
+
 const char *clattn_context_last_error(clattn_context ctx) {
   static _Thread_local char copy[4096];
+  if (!ctx)
+    return clattn__create_error;
   if (clattn__check_context(ctx) != CLATTN_SUCCESS)
     return "invalid clattn context";
   mtx_lock(&ctx->lock);

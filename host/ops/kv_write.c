@@ -132,10 +132,13 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   }
   const size_t vec = v->tile.VEC > 0 ? (size_t)v->tile.VEC : 1;
   size_t chunks = ((size_t)dim + vec - 1) / vec;
+  size_t kwg = 0;
+  clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                           sizeof kwg, &kwg, NULL);
   size_t local[2] = {64, 1};
   size_t global[2] = {chunks * (size_t)heads, (size_t)T};
-  const size_t *lp = NULL;
-  if (ctx->caps.max_work_group >= 64) {
+  const size_t *lp = NULL; // the driver picks when 64 is not allowed
+  if (ctx->caps.max_work_group >= 64 && kwg >= 64) {
     global[0] = (global[0] + 63) / 64 * 64;
     lp = local;
   }

@@ -169,9 +169,11 @@ CLATTN_API clattn_status clattn_context_create(cl_context context,
 // keeps its own references and completes. NULL is a no-op.
 CLATTN_API void clattn_context_release(clattn_context ctx);
 
-// The message of the last failed call on ctx (argument, value and limit, or
-// the build log), copied for the calling thread: valid until this thread
-// calls it again. Never NULL; "" when nothing failed.
+// The message of the last failure recorded on ctx by any thread (argument,
+// value and limit, or the build log), copied for the calling thread: valid
+// until this thread calls it again. A success does not clear it. With ctx
+// NULL: the message of this thread's last failed clattn_context_create.
+// Never NULL; "" when nothing failed.
 CLATTN_API const char *clattn_context_last_error(clattn_context ctx);
 // The raw cl_int of the last failed OpenCL call on ctx (CL_SUCCESS if none).
 CLATTN_API cl_int clattn_context_last_cl_error(clattn_context ctx);

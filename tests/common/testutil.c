@@ -75,11 +75,16 @@ tu_env *tu_env_get(void) {
       s = getenv("CLATTN_DEVICE");
     int p = 0, d = 0;
     if (s && *s && tu_parse_device(s, &p, &d)) {
-      fprintf(stderr, "bad device '%s' (want P:D)\n", s);
-      env_state = -1;
-      return NULL;
+      fprintf(stderr, "FAIL: bad device '%s' (want P:D)\n", s);
+      exit(1);
     }
     env_state = tu_open_device(p, d, &env) ? -1 : 1;
+    if (env_state < 0 && s && *s) { // a device was named and is not there
+      fprintf(stderr, "FAIL: device %s cannot be opened\n", s);
+      exit(1);
+    }
+    if (env_state < 0)
+      printf("SKIP: no OpenCL device\n");
     const char *fmt = getenv("CLATTN_PROGRAM_FORMAT");
     if (env_state == 1 && fmt && strcmp(fmt, "spirv") == 0 &&
         !(env.cctx->caps.features & CLATTN_CAP_SPIRV)) {

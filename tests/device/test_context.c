@@ -68,6 +68,7 @@ START_TEST(create_and_release) {
                    CLATTN_ERROR_INVALID_ARGUMENT);
   ck_assert_int_eq(clattn_context_create(e->ctx, e->device, NULL, NULL),
                    CLATTN_ERROR_INVALID_ARGUMENT);
+  ck_assert(strstr(clattn_context_last_error(NULL), "out is NULL"));
   ck_assert_int_eq(clattn_context_create(e->ctx, e->device, NULL, &c),
                    CLATTN_SUCCESS);
   ck_assert_str_eq(clattn_context_last_error(c), "");
