@@ -71,7 +71,7 @@ static void read_env(env_force *f) {
     if (strcmp(fmt, "spirv") && strcmp(fmt, "source"))
       snprintf(f->error, sizeof f->error,
                "CLATTN_PROGRAM_FORMAT='%s' is neither 'spirv' nor 'source' "
-               "(ops will fail with CLATTN_ERROR_INVALID_ARGUMENT)",
+               "(clattn_context_create rejects it)",
                fmt);
     else
       snprintf(f->format, sizeof f->format, "%s", fmt);
@@ -86,8 +86,8 @@ static void read_env(env_force *f) {
       const clattn_variant *v = clattn__variant_by_name(tok);
       if (!v) {
         snprintf(f->error, sizeof f->error,
-                 "CLATTN_VARIANT names '%s', which is no variant (ops will "
-                 "fail with CLATTN_ERROR_INVALID_ARGUMENT)",
+                 "CLATTN_VARIANT names '%s', which is no variant "
+                 "(clattn_context_create rejects it)",
                  tok);
         continue;
       }

@@ -112,8 +112,8 @@ int tool_session_open(const tool_dev *dev, const clattn_options *opts,
   }
   clattn_status st = clattn_context_create(s->ctx, dev->device, opts, &s->cctx);
   if (st != CLATTN_SUCCESS) {
-    snprintf(err, err_size, "clattn_context_create failed: %s",
-             clattn_status_string(st));
+    snprintf(err, err_size, "clattn_context_create failed: %s: %s",
+             clattn_status_string(st), clattn_context_last_error(NULL));
     tool_session_close(s);
     return TOOL_EXIT_OPENCL;
   }
