@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The GPU run (issues 2-5) on a machine with NVIDIA's OpenCL: points the ICD
+# loader at NVIDIA's driver, runs every device test binary there, then the
+# benchmark shapes beside PyTorch SDPA and a copy ceiling, in one run.
+# Usage: bench/h200.sh BUILD_DIR [tests|bench|all]   (logs under $OUT or /tmp)
+set -uo pipefail
+BUILD=${1:-build}
+WHAT=${2:-all}
+LOG=${OUT:-/tmp}
+mkdir -p /tmp/ocl-vendors
+echo /usr/local/nvidia/lib64/libnvidia-opencl.so.1 >/tmp/ocl-vendors/nvidia.icd
+export OCL_ICD_VENDORS=/tmp/ocl-vendors CLATTN_CACHE_DIR=${CLATTN_CACHE_DIR:-/tmp/clattn-cache}
+PROBE=$BUILD/host/tools/clattn-probe
+BENCH=$BUILD/host/tools/clattn-bench
+DEV=$("$PROBE" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["devices"]
+print(next(x["device"] for x in d if "NVIDIA" in x["platform"]))')
+echo "NVIDIA device: $DEV"
+export CLATTN_TEST_DEVICE=$DEV CLATTN_DEVICE=$DEV
+
+if [ "$WHAT" = tests ] || [ "$WHAT" = all ]; then
+  "$PROBE" --device "$DEV" | tee "$LOG/probe.txt" | head -60
+  fails=0
+  for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t")
+    start=$SECONDS
+    CLATTN_PROGRAM_FORMAT=source CLATTN_TEST_LARGE=1 timeout 600 "$t" >"$LOG/$n.log" 2>&1
+    rc=$?
+    echo "$n: exit $rc ($((SECONDS - start)) s); $(grep -E 'Checks|SKIP' "$LOG/$n.log" | tail -1)"
+    [ $rc -eq 0 ] || [ $rc -eq 77 ] || { fails=$((fails + 1)); grep -E ':F:|:E:' "$LOG/$n.log" | head -5; }
+  done
+  "$PROBE" --device "$DEV" --selftest >"$LOG/selftest.txt" 2>&1
+  echo "selftest: exit $? ($(grep -c PASS "$LOG/selftest.txt") PASS, $(grep -c FAIL "$LOG/selftest.txt") FAIL)"
+  echo "device test binaries failed: $fails"
+fi
+
+if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
+  B() { "$BENCH" "$@" --device "$DEV" --warmup 5 --iters 30 --json | tee -a "$LOG/bench.jsonl"; }
+  B kv_write --seqlen-q 65536 --kv-heads 8 --head-dim 128 --dtype f16 --page-size 16
+  B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16
+  B paged_attention --batch 1 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 32768 --head-dim 128 --dtype f16 --page-size 16
+  B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16
+  B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16 --causal
+  B attention --batch 8 --heads 32 --kv-heads 8 --seqlen-q 4096 --head-dim 128 --dtype f16
+  B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f32
+  PYTHONUNBUFFERED=1 python3 "$(dirname "$0")/sdpa_peer.py" \
+    --shapes "8,32,32,4096,128;8,32,8,4096,128" | tee -a "$LOG/bench.jsonl"
+fi
