@@ -707,7 +707,7 @@ int main(int argc, char **argv) {
 
     if (o.json) {
       json_w w;
-      json_init(&w, stdout);
+      json_init_compact(&w, stdout);
       json_object_begin(&w, NULL);
       json_string(&w, "version", clattn_version_string());
       json_int(&w, "schema_version", BENCH_SCHEMA_VERSION);

@@ -12,7 +12,14 @@ void json_init(json_w *w, FILE *f) {
   w->f = f;
 }
 
+void json_init_compact(json_w *w, FILE *f) {
+  json_init(w, f);
+  w->compact = 1;
+}
+
 static void indent(json_w *w) {
+  if (w->compact)
+    return;
   fputc('\n', w->f);
   for (int i = 0; i < w->depth; i++)
     fputs("  ", w->f);
@@ -105,7 +112,7 @@ void json_write_escaped(FILE *f, const char *str) {
 static void member(json_w *w, const char *key) {
   if (w->depth > 0) {
     if (w->count[w->depth - 1]++ > 0)
-      fputc(',', w->f);
+      fputs(w->compact ? ", " : ",", w->f);
     indent(w);
   }
   if (key) {

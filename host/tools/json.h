@@ -13,9 +13,12 @@ typedef struct json_w {
   FILE *f;
   int depth;
   int count[JSON_MAX_DEPTH]; // members written so far at each level
+  int compact;               // one line (JSON Lines), no indentation
 } json_w;
 
 void json_init(json_w *w, FILE *f);
+// The same, writing the whole value on one line (ended by a newline).
+void json_init_compact(json_w *w, FILE *f);
 // `key` names the member inside an object; pass NULL inside arrays and for
 // the top-level value.
 void json_object_begin(json_w *w, const char *key);
