@@ -176,6 +176,18 @@ static const att_case layout_cases[] = {
 };
 // clang-format on
 
+// Large problems for GPUs (CLATTN_TEST_LARGE=1; not registered otherwise):
+// many key tiles per row, big tiles of the tensor-core variants.
+// clang-format off
+static const att_case large_cases[] = {
+    {"large_prefill_f16", F16, 2, {1024, 777}, {0}, 0, 8, 2, 128, 1, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
+    {"large_prefill_bf16_window_sinks", BF16, 1, {1500}, {0}, 0, 4, 1, 64, 1, 255, -1, 0, 0, 1, 1, L_CONTIG, 0},
+    {"large_bidir_f32_d256", F32, 2, {600, 300}, {0}, 0, 4, 4, 256, 0, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
+    {"large_cross_f16_alibi", F16, 2, {300, 50}, {900, 2000}, 1, 8, 1, 96, 0, -1, -1, 0, 1, 0, 1, L_CONTIG, 0},
+    {"large_fused_qkv_f16", F16, 2, {513, 1000}, {0}, 0, 32, 8, 128, 1, -1, -1, 0, 0, 0, 1, L_FUSED, 0},
+};
+// clang-format on
+
 // ---- views
 // ---------------------------------------------------------------------
 typedef struct view {
@@ -615,6 +627,10 @@ START_TEST(test_layouts) {
   run_case(&layout_cases[_i]);
 }
 END_TEST
+START_TEST(test_large) {
+  run_case(&large_cases[_i]);
+}
+END_TEST
 
 // ---- bad arguments
 // ------------------------------------------------------------- A valid
@@ -867,12 +883,16 @@ static Suite *attention_suite(void) {
       {"shapes", test_shapes, NCASES(shape_cases)},
       {"features", test_features, NCASES(feature_cases)},
       {"layouts", test_layouts, NCASES(layout_cases)},
+      {"large", test_large, NCASES(large_cases)},
   };
   TCase *ta = tcase_create("args");
   tcase_add_checked_fixture(ta, NULL, teardown);
   tcase_add_test(ta, test_args);
   suite_add_tcase(s, ta);
+  const char *large = getenv("CLATTN_TEST_LARGE");
   for (size_t i = 0; i < sizeof tcs / sizeof *tcs; ++i) {
+    if (tcs[i].fn == test_large && !(large && *large && strcmp(large, "0")))
+      continue;
     TCase *tc = tcase_create(tcs[i].name);
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_loop_test(tc, tcs[i].fn, 0, tcs[i].n);

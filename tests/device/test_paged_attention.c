@@ -165,6 +165,16 @@ static const pg_case bad_cases[] = {
 };
 // clang-format on
 
+// Large problems for GPUs (CLATTN_TEST_LARGE=1; not registered otherwise).
+// clang-format off
+static const pg_case large_cases[] = {
+    {"large_decode_batch_f16", F16, 8, {1, 1, 1, 1, 1, 1, 1, 1}, {4096, 100, 2000, 4097, 1, 3000, 512, 8000}, 32, 8, 128, 16, NHD, 1, -1, -1, 0, 0, 0, 1, 0},
+    {"large_mixed_bf16_window_sinks", BF16, 4, {1, 7, 256, 1024}, {5000, 300, 2000, 1024}, 16, 2, 128, 64, HND, 1, 1023, -1, 0, 0, 1, 1, 0},
+    {"large_prefill_f32", F32, 1, {2048}, {2048}, 8, 1, 64, 16, COMBINED, 1, -1, -1, 0, 0, 0, 1, 0},
+    {"large_spec_decode_f16_d256", F16, 4, {4, 8, 2, 6}, {3000, 1200, 64, 7000}, 8, 1, 256, 16, NHD, 1, -1, -1, 0, 0, 0, 1, 0},
+};
+// clang-format on
+
 static const int split_values[] = {1, 4, 0};
 
 // ---- the paged problem
@@ -635,6 +645,10 @@ START_TEST(test_bad_data) {
   run_case(&bad_cases[_i]);
 }
 END_TEST
+START_TEST(test_large) {
+  run_case(&large_cases[_i]);
+}
+END_TEST
 
 // ---- bad arguments (host side)
 // --------------------------------------------------------
@@ -812,12 +826,16 @@ static Suite *paged_suite(void) {
       {"features", test_features, NCASES(feature_cases)},
       {"long", test_long, NCASES(long_cases)},
       {"bad_data", test_bad_data, NCASES(bad_cases)},
+      {"large", test_large, NCASES(large_cases)},
   };
   TCase *ta = tcase_create("args");
   tcase_add_checked_fixture(ta, NULL, teardown);
   tcase_add_test(ta, test_args);
   suite_add_tcase(s, ta);
+  const char *large = getenv("CLATTN_TEST_LARGE");
   for (size_t i = 0; i < sizeof tcs / sizeof *tcs; ++i) {
+    if (tcs[i].fn == test_large && !(large && *large && strcmp(large, "0")))
+      continue;
     TCase *tc = tcase_create(tcs[i].name);
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_loop_test(tc, tcs[i].fn, 0, tcs[i].n);
