@@ -402,7 +402,7 @@ static void print_human(const dev_report *r) {
     for (int i = 0; i < o->n_cands; i++) {
       const clattn_candidate *cd = &o->cands[i];
       cand_reason(o, cd, buf, sizeof buf);
-      printf("    %c %-26s %-3s  %s\n", cd->v == o->selected ? '*' : ' ',
+      printf("    %c %-30s %-3s  %s\n", cd->v == o->selected ? '*' : ' ',
              cd->v->name, cd->eligible ? "yes" : "no", buf);
     }
   }

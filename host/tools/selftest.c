@@ -822,8 +822,17 @@ static st_result *add_result(st_report *rep) {
 }
 
 // The first head dim of the case's list at which v is eligible, or 0.
+// With prefer_max, the variant's own D_MAX comes first, so that the largest
+// head_dim a variant is built for is tested too.
 static int pick_dim(const clattn_variant *v, const clattn_caps *caps,
-                    clattn_op op, clattn_dtype dt, int max_q, const int *dims) {
+                    clattn_op op, clattn_dtype dt, int max_q, const int *dims,
+                    int prefer_max) {
+  if (prefer_max && v->tile.D_MAX > 0) {
+    clattn_select_args a = {op, v->tile.D_MAX, dt, dt, max_q};
+    char why[160];
+    if (clattn__variant_eligible(v, caps, &a, why, sizeof why))
+      return v->tile.D_MAX;
+  }
   for (int i = 0; i < 8 && dims[i]; i++) {
     clattn_select_args a = {op, dims[i], dt, dt, max_q};
     char why[160];
@@ -920,8 +929,12 @@ int selftest_run(tool_session *s, const clattn_caps *caps, uint64_t seed,
             const attn_case *ac = kc ? NULL : &attn_cases[ci];
             if (ac && (int)ac->op != op)
               continue;
-            const int d = pick_dim(v, caps, (clattn_op)op, dt,
-                                   ac ? ac->q_hi : 0, kc ? kc->dims : ac->dims);
+            // The first case of each op runs at the variant's D_MAX.
+            const int first_case =
+                kc ? ci == 0 : ci == 0 || attn_cases[ci - 1].op != ac->op;
+            const int d =
+                pick_dim(v, caps, (clattn_op)op, dt, ac ? ac->q_hi : 0,
+                         kc ? kc->dims : ac->dims, first_case);
             if (!d)
               continue; // not eligible for this case at any of its dims
             st_result *r = add_result(rep);
