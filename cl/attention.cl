@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: Apache-2.0
+// Flash attention (online softmax over key tiles staged in local memory) for
+// clattn_attention (PAGED=0: packed varlen k/v) and clattn_paged_attention
+// (PAGED=1: paged KV cache through a block table), plus attention_merge, which
+// combines split-KV partials. docs/kernels.md describes the tiling.
+//
+// Required -D: PAGED (0|1), BLOCK_M (rows per work-group), BLOCK_N (keys per
+//   tile), LANES (work-items per row), D_MAX (64|128|256: head_dim bucket),
+//   SG (0, or LANES to use sub-group functions), WG (= BLOCK_M * LANES),
+//   LOCAL_BYTES (the __local bytes the registry row declares; checked here).
+// Extensions: none when SG == 0; SG > 0 needs cl_khr_subgroups or
+//   cl_intel_subgroups (core functions only) and falls back to local memory
+//   at run time when the device's sub-groups are not one row each.
+// Launch, attention: local (LANES, BLOCK_M, 1), or (BLOCK_M, 1, 1) when
+//   LANES == 1; global (nblk * local0, kv_heads * local1, nsplit) where
+//   nblk = floor(total_q * G / BLOCK_M) + batch and G = heads / kv_heads.
+// Launch, attention_merge (nsplit > 1 only): local (MERGE_WG, 1, 1), global
+//   (MERGE_WG, total_q, 1).
+#include "attention_load.clh"
+
+#if !defined(PAGED) || !defined(BLOCK_M) || !defined(BLOCK_N) ||               \
+    !defined(LANES) || !defined(D_MAX) || !defined(SG) || !defined(WG) ||      \
+    !defined(LOCAL_BYTES)
+#error                                                                         \
+    "attention.cl needs -DPAGED -DBLOCK_M -DBLOCK_N -DLANES -DD_MAX -DSG -DWG -DLOCAL_BYTES"
+#endif
+#if WG != BLOCK_M * LANES || BLOCK_N % LANES != 0 || D_MAX % (4 * LANES) != 0
+#error                                                                         \
+    "attention.cl: inconsistent tile (WG, BLOCK_N % LANES or D_MAX % (4 * LANES))"
+#endif
+
+#if SG > 0
+#if SG != LANES
+#error "attention.cl: SG must equal LANES (one sub-group per row)"
+#endif
+// Only built-in functions are used: no #pragma OPENCL EXTENSION is needed.
+#if !defined(cl_khr_subgroups) && !defined(cl_intel_subgroups)
+#error "attention.cl: SG > 0 needs cl_khr_subgroups or cl_intel_subgroups"
+#endif
+#endif
+
+#define CH (D_MAX / 4)       // float4 chunks per row
+#define KS4 (CH + 1)         // padded q_s/kv_s row (bank spread)
+#define SS (BLOCK_N + 1)     // padded s_s row
+#define NJ (BLOCK_N / LANES) // keys of a tile per work-item
+#define NC (CH / LANES)      // output chunks per work-item
+#define MERGE_WG 64
+
+#if LANES > 1
+#define LX LANES
+#define LY BLOCK_M
+#define LOCAL_SCORES (4 * BLOCK_M * (SS + LANES))
+#else
+#define LX BLOCK_M
+#define LY 1
+#define LOCAL_SCORES 0
+#endif
+#define LOCAL_TOTAL                                                            \
+  (16 * KS4 * (BLOCK_M + BLOCK_N) + LOCAL_SCORES + 8 * PAGED * BLOCK_N + 8)
+// The registry row's LOCAL_MEM must be exactly what the kernel declares.
+typedef char clattn_local_bytes_check[(LOCAL_TOTAL == LOCAL_BYTES) ? 1 : -1];
+
+// Code shape rules, from bugs met on the way (keep them when editing):
+// - both kernels end with a barrier after their divergent stores: PoCL (3.1
+//   and 6.0) otherwise took the divergent branch right before the kernel's
+//   exit (`if (row_ok)`) for the first work-item only, and rows past the
+//   sequence wrote out of bounds;
+// - loop counters are declared before their `for`: a for-scoped declaration
+//   makes clang emit the loop's exit block ahead of its body, llvm-spirv 15
+//   keeps that order and spirv-val rejects it (blocks must follow their
+//   dominators);
+// - conditions that involve loads use `&` rather than `&&`, and the quotient
+//   and remainder by CH are unsigned: both keep LLVM from emitting `freeze`,
+//   which llvm-spirv 15 cannot translate;
+// - helpers are ATT_INLINE (attention_load.clh); `sc` is declared before
+//   `o` (the memset zeroing `o` otherwise lands between two OpVariables).
+
+// First block (grid dim 0) of sequence s: every sequence owns at least
+// ceil(q_len * G / BLOCK_M) blocks from here on, without a host-side scan.
+ATT_INLINE long seq_block_start(const __global int *cu_q, int s, int G) {
+  return ((long)cu_q[s] * G) / BLOCK_M + s;
+}
+
+// Largest s in [0, batch) with seq_block_start(s) <= b (cu_q is monotone).
+ATT_INLINE int seq_of_block(const __global int *cu_q, int batch, int G,
+                            long b) {
+  int lo = 0, hi = batch - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (seq_block_start(cu_q, mid, G) <= b)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+// Largest s in [0, batch) with cu_q[s] <= tq.
+ATT_INLINE int seq_of_token(const __global int *cu_q, int batch, long tq) {
+  int lo = 0, hi = batch - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (cu_q[mid] <= tq)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+// This work-item's share of the check 0 <= cu[0] <= ... <= cu[batch] <= total.
+ATT_INLINE int cu_ok_part(const __global int *cu, int batch, long total,
+                          int tid, int nwi) {
+  int ok = 1, i;
+  for (i = tid; i <= batch; i += nwi) {
+    const int x = cu[i];
+    const int prev = i > 0 ? cu[i - 1] : 0;
+    ok &= (x >= 0) & (x <= total) & (prev <= x);
+  }
+  return ok;
+}
+
+ATT_INLINE float hsum4(float4 a) {
+  return (a.s0 + a.s1) + (a.s2 + a.s3);
+}
+
+#if PAGED
+// Physical block (-1: past k_len or a bad table entry, never read through)
+// and slot of keys kb .. kb + BLOCK_N - 1.
+ATT_INLINE void page_lookup(__local int *kblk, __local int *kslot,
+                            const __global int *btrow, long kb, long k_len,
+                            int block_size, long num_blocks, int tid,
+                            __global uint *st) {
+  int j;
+  for (j = tid; j < BLOCK_N; j += WG) {
+    const long kj = kb + j;
+    int pb = -1, slot = 0;
+    if (kj < k_len) {
+      const long bi = kj / block_size;
+      const int e = btrow[bi];
+      if ((e >= 0) & (e < num_blocks)) {
+        pb = e;
+        slot = (int)(kj - bi * block_size);
+      } else {
+        report_status(st, ST_BAD_BLOCK_TABLE);
+      }
+    }
+    kblk[j] = pb;
+    kslot[j] = slot;
+  }
+}
+#endif
+
+// Stages keys kb .. kb + BLOCK_N - 1 of K or V as f32; rows past k_len (or
+// on a bad page) and columns past head_dim read as 0. Packed (PAGED=0): row
+// j sits at off + (k0 + kb + j) * s0 + kvh * s1; paged: at off + block * s0
+// + slot * s1 + kvh * s2.
+ATT_INLINE void load_kv_tile(__local float4 *dst, const __global uchar *src,
+                             int dt, float dq, long off, long s0, long s1,
+                             long s2, int kvh, long kb, long k0, long k_len,
+                             int head_dim, int dch, int tid,
+                             const __local int *kblk,
+                             const __local int *kslot) {
+  int e;
+  for (e = tid; e < BLOCK_N * CH; e += WG) {
+    const int j = (int)((uint)e / CH), c = (int)((uint)e % CH);
+    float4 x = (float4)(0.0f);
+#if PAGED
+    const int pb = kblk[j];
+    if ((pb >= 0) & (c < dch))
+      x = ld4_kv(src, dt, off + pb * s0 + kslot[j] * s1 + kvh * s2 + 4 * c,
+                 head_dim - 4 * c, dq);
+#else
+    if ((kb + j < k_len) & (c < dch))
+      x = ld4_kv(src, dt, off + (k0 + kb + j) * s0 + kvh * s1 + 4 * c,
+                 head_dim - 4 * c, dq);
+#endif
+    dst[j * KS4 + c] = x;
+  }
+}
+
+__kernel __attribute__((reqd_work_group_size(LX, LY, 1))) void
+attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
+          const __global uchar *k, ulong k_off, long k_s0, long k_s1, long k_s2,
+          int k_dt, float k_scale, const __global uchar *v, ulong v_off,
+          long v_s0, long v_s1, long v_s2, int v_dt, float v_scale,
+          const __global int *cu_q, ulong cu_q_off, const __global int *kinfo,
+          ulong kinfo_off, const __global int *bt, ulong bt_off, long bt_stride,
+          int max_blocks, int block_size, long num_blocks, __global uchar *out,
+          ulong o_off, long o_s0, long o_s1, int o_dt, __global float *lse,
+          ulong lse_off, long lse_s0, const __global float *alibi,
+          ulong alibi_off, const __global float *sinks, ulong sinks_off,
+          __global uint *status, ulong status_off, __global float *ws,
+          int batch, int heads, int kv_heads, int head_dim, long total_q,
+          long total_k, float scale, float softcap, int wl, int wr) {
+  __local float4 q_s[BLOCK_M * KS4];
+  __local float4 kv_s[BLOCK_N * KS4]; // K tile, then V tile
+#if LANES > 1
+  __local float s_s[BLOCK_M * SS];      // P of the tile, per row
+  __local float red_s[BLOCK_M * LANES]; // per-lane row maxima
+#endif
+#if PAGED
+  __local int kblk_s[BLOCK_N], kslot_s[BLOCK_N];
+#else
+  __local int *kblk_s = 0, *kslot_s = 0;
+#endif
+  __local int flag_s[2];
+
+  int i, j, e;
+  long tile;
+
+  const int lane = LANES > 1 ? (int)get_local_id(0) : 0;
+  const int r = LANES > 1 ? (int)get_local_id(1) : (int)get_local_id(0);
+  const int tid = r * LANES + lane;
+  const long blk = get_group_id(0);
+  const int kvh = (int)get_group_id(1);
+  const int split = (int)get_group_id(2);
+  const int nsplit = (int)get_num_groups(2);
+  const int G = heads / kv_heads;
+  const int dch = (head_dim + 3) >> 2;
+  __global uint *st = status ? status + status_off : 0;
+  cu_q += cu_q_off;
+  kinfo += kinfo_off;
+
+  // Work-group-wide checks: cu_seqlens_q as a whole (the block -> sequence
+  // search needs it monotone) and whether sub-groups are exactly rows.
+  if (tid == 0) {
+    flag_s[0] = 1;
+    flag_s[1] = 1;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (!cu_ok_part(cu_q, batch, total_q, tid, WG))
+    atomic_and(&flag_s[0], 0);
+#if SG > 0
+  if ((get_max_sub_group_size() != LANES) | (get_sub_group_size() != LANES) |
+      (get_sub_group_local_id() != (uint)lane))
+    atomic_and(&flag_s[1], 0);
+#endif
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (!flag_s[0]) {
+    if ((blk == 0) & (kvh == 0) & (split == 0) & (tid == 0))
+      report_status(st, ST_BAD_CU_SEQLENS);
+    return;
+  }
+#if SG > 0
+  const int use_sg = flag_s[1];
+#endif
+
+  const int s = seq_of_block(cu_q, batch, G, blk);
+  const long sb = seq_block_start(cu_q, s, G);
+  const long q0 = cu_q[s];
+  const long q_len = cu_q[s + 1] - q0;
+  const long nrows = q_len * G;
+  const long row0 = (blk - sb) * BLOCK_M;
+  if ((sb > blk) | (row0 >= nrows))
+    return; // surplus block of the upper-bound grid
+  const int first = (tid == 0) & (row0 == 0) & (split == 0) & (kvh == 0);
+
+#if PAGED
+  const __global int *btrow = bt + bt_off + (long)s * bt_stride;
+  const long k0 = 0;
+  long k_len = kinfo[s];
+  const long kcap = (long)max_blocks * block_size;
+  if ((k_len < 0) | (k_len > kcap)) {
+    if (first)
+      report_status(st, ST_BAD_SEQ_LEN);
+    k_len = clamp(k_len, 0L, kcap);
+  }
+#else
+  const long k0 = kinfo[s], k1 = kinfo[s + 1];
+  if ((k0 < 0) | (k1 < k0) | (k1 > total_k)) {
+    if (first)
+      report_status(st, ST_BAD_CU_SEQLENS);
+    return;
+  }
+  const long k_len = k1 - k0;
+#endif
+  const long shift = k_len - q_len; // bottom-right alignment: p = t + shift
+
+  // This work-item's row: (token t, group member g) = divmod(row0 + r, G).
+  const long idx = row0 + r;
+  const int row_ok = idx < nrows;
+  const long t = row_ok ? idx / G : 0;
+  const int h = kvh * G + (int)(idx - t * G);
+  const long tq = q0 + t;
+  const long p = t + shift;
+  long rlo = wl < 0 ? 0 : max(0L, p - wl);
+  long rhi = wr < 0 ? k_len - 1 : min(k_len - 1, p + wr);
+  if (!row_ok) {
+    rlo = 1;
+    rhi = 0;
+  }
+  const float slope = (alibi && row_ok) ? alibi[alibi_off + h] : 0.0f;
+  // Rows past the sequence skip the arithmetic (not the barriers or
+  // sub-group calls): a whole tile of them is common in decode.
+  const int cdots = row_ok ? dch : 0, pv_keys = row_ok ? BLOCK_N : 0;
+
+  // Keys any row of the group can see; tiles outside are never visited.
+  const long rlast = min(row0 + BLOCK_M, nrows) - 1;
+  const long pf = row0 / G + shift, pl = rlast / G + shift;
+  const long lo = wl < 0 ? 0 : max(0L, pf - wl);
+  const long hi = wr < 0 ? k_len - 1 : min(k_len - 1, pl + wr);
+  const long lo_a = (lo / BLOCK_N) * BLOCK_N;
+  const long ntiles = hi >= lo ? (hi - lo_a) / BLOCK_N + 1 : 0;
+  const long tps = (ntiles + nsplit - 1) / nsplit;
+  const long t_beg = min(ntiles, (long)split * tps);
+  const long t_end = min(ntiles, t_beg + tps);
+
+  // Stage Q (f32, zero past head_dim in the last chunk).
+  for (e = tid; e < BLOCK_M * CH; e += WG) {
+    const int rr = (int)((uint)e / CH), c = (int)((uint)e % CH);
+    const long ri = row0 + rr;
+    float4 x = (float4)(0.0f);
+    if ((ri < nrows) & (c < dch)) {
+      const long tt = ri / G;
+      const long hh = (long)kvh * G + (ri - tt * G);
+      x = ld4_tail(q, q_dt, (long)q_off + (q0 + tt) * q_s0 + hh * q_s1 + 4 * c,
+                   head_dim - 4 * c);
+    }
+    q_s[rr * KS4 + c] = x;
+  }
+#if PAGED
+  if (t_beg < t_end)
+    page_lookup(kblk_s, kslot_s, btrow, lo_a + t_beg * BLOCK_N, k_len,
+                block_size, num_blocks, tid, st);
+#endif
+  barrier(CLK_LOCAL_MEM_FENCE);
+
+  float m_run = -INFINITY, l_run = 0.0f;
+  float sc[NJ]; // scores, then P, of keys j = lane + i * LANES of a tile
+  float4 o[NC]; // output chunks lane + i * LANES
+  for (i = 0; i < NC; i++)
+    o[i] = (float4)(0.0f);
+
+  for (tile = t_beg; tile < t_end; tile++) {
+    const long kb = lo_a + tile * BLOCK_N;
+    load_kv_tile(kv_s, k, k_dt, k_scale, (long)k_off, k_s0, k_s1, k_s2, kvh, kb,
+                 k0, k_len, head_dim, dch, tid, kblk_s, kslot_s);
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // Scores of this work-item's keys j = lane + i * LANES.
+#if NJ <= 8
+    {
+      float4 acc[NJ];
+      int c;
+      for (i = 0; i < NJ; i++)
+        acc[i] = (float4)(0.0f);
+      for (c = 0; c < cdots; c++) {
+        const float4 qv = q_s[r * KS4 + c];
+        for (i = 0; i < NJ; i++)
+          acc[i] += qv * kv_s[(lane + i * LANES) * KS4 + c];
+      }
+      for (i = 0; i < NJ; i++)
+        sc[i] = hsum4(acc[i]);
+    }
+#else
+    for (i = 0; i < NJ; i++) {
+      float4 acc = (float4)(0.0f);
+      int c;
+      for (c = 0; c < cdots; c++)
+        acc += q_s[r * KS4 + c] * kv_s[(lane + i * LANES) * KS4 + c];
+      sc[i] = hsum4(acc);
+    }
+#endif
+    float pmax = -INFINITY;
+    for (i = 0; i < NJ; i++) {
+      const int jj = lane + i * LANES;
+      const long kj = kb + jj;
+      float x = sc[i] * scale;
+      if (softcap > 0.0f)
+        x = softcap * tanh(x / softcap);
+      x -= slope * (float)(kj > p ? kj - p : p - kj);
+      int vis = (kj >= rlo) & (kj <= rhi);
+#if PAGED
+      vis &= kblk_s[jj] >= 0;
+#endif
+      sc[i] = vis ? x : -INFINITY;
+      pmax = fmax(pmax, sc[i]);
+    }
+#if LANES > 1
+    red_s[r * LANES + lane] = pmax;
+#endif
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // V tile into the same buffer; meanwhile, the online softmax update.
+    load_kv_tile(kv_s, v, v_dt, v_scale, (long)v_off, v_s0, v_s1, v_s2, kvh, kb,
+                 k0, k_len, head_dim, dch, tid, kblk_s, kslot_s);
+    float mt = pmax;
+#if LANES > 1
+#if SG > 0
+    if (use_sg) {
+      mt = sub_group_reduce_max(pmax);
+    } else
+#endif
+    {
+      int l;
+      for (l = 0; l < LANES; l++)
+        mt = fmax(mt, red_s[r * LANES + l]);
+    }
+#endif
+    const float m_new = fmax(m_run, mt);
+    const float m_safe = m_new == -INFINITY ? 0.0f : m_new;
+    const float alpha = exp(m_run - m_safe);
+    float psum = 0.0f;
+    for (i = 0; i < NJ; i++) {
+      sc[i] = exp(sc[i] - m_safe);
+      psum += sc[i];
+    }
+#if LANES > 1
+#if SG > 0
+    if (use_sg) {
+      psum = sub_group_reduce_add(psum);
+    } else
+#endif
+    {
+      for (i = 0; i < NJ; i++)
+        s_s[r * SS + lane + i * LANES] = sc[i];
+    }
+#endif
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // O = O * alpha + P V over this work-item's column chunks.
+    for (i = 0; i < NC; i++)
+      o[i] *= alpha;
+#if LANES == 1
+    for (j = 0; j < BLOCK_N; j++) {
+      const float pj = sc[j];
+      for (i = 0; i < NC; i++)
+        o[i] += pj * kv_s[j * KS4 + i];
+    }
+#else
+#if SG > 0
+    if (use_sg) {
+      int src;
+      for (i = 0; i < NJ; i++) {
+        for (src = 0; src < LANES; src++) {
+          const float pj = sub_group_broadcast(sc[i], (uint)src);
+          const int jj = src + i * LANES;
+          int ci;
+          for (ci = 0; ci < NC; ci++)
+            o[ci] += pj * kv_s[jj * KS4 + lane + ci * LANES];
+        }
+      }
+    } else
+#endif
+    {
+      psum = 0.0f;
+      for (j = 0; j < pv_keys; j++) {
+        const float pj = s_s[r * SS + j];
+        psum += pj;
+        for (i = 0; i < NC; i++)
+          o[i] += pj * kv_s[j * KS4 + lane + i * LANES];
+      }
+    }
+#endif
+    l_run = l_run * alpha + psum;
+    m_run = m_new;
+#if PAGED
+    // Pages of the next tile (the lookup of this one is not read again).
+    if (tile + 1 < t_end)
+      page_lookup(kblk_s, kslot_s, btrow, kb + BLOCK_N, k_len, block_size,
+                  num_blocks, tid, st);
+#endif
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+  // Rows past the sequence store nothing.
+  if (row_ok && nsplit > 1) {
+    // Partial (m, l, unnormalised o) of this split; attention_merge adds
+    // the sink and normalises.
+    __global float *w =
+        ws + (((long)split * total_q + tq) * heads + h) * (head_dim + 2);
+    if (lane == 0) {
+      w[0] = m_run;
+      w[1] = l_run;
+    }
+    for (i = 0; i < NC; i++) {
+      const int c = lane + i * LANES;
+      if (c < dch)
+        stf4_tail(w + 2 + 4 * c, head_dim - 4 * c, o[i]);
+    }
+  } else if (row_ok) {
+    if (sinks) {
+      const float sk = sinks[sinks_off + h];
+      const float mf = fmax(m_run, sk);
+      const float ms = mf == -INFINITY ? 0.0f : mf;
+      const float a = exp(m_run - ms);
+      l_run = l_run * a + exp(sk - ms);
+      for (i = 0; i < NC; i++)
+        o[i] *= a;
+      m_run = mf;
+    }
+    const float inv = l_run > 0.0f ? 1.0f / l_run : 0.0f;
+    const long ob = (long)o_off + tq * o_s0 + h * o_s1;
+    for (i = 0; i < NC; i++) {
+      const int c = lane + i * LANES;
+      if (c < dch)
+        st4_tail(out, o_dt, ob + 4 * c, head_dim - 4 * c, o[i] * inv);
+    }
+    if (lse && lane == 0)
+      lse[lse_off + h * lse_s0 + tq] =
+          l_run > 0.0f ? m_run + log(l_run) : -INFINITY;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE); // see the code shape rules above
+}
+
+// Combines the nsplit partials of the rows of token get_group_id(1), adds
+// the sink once and writes out and lse. Rows that the main kernel skipped
+// (bad cu_seqlens) are left alone here too.
+__kernel __attribute__((reqd_work_group_size(MERGE_WG, 1, 1))) void
+attention_merge(const __global float *ws, int nsplit, const __global int *cu_q,
+                ulong cu_q_off, const __global int *kinfo, ulong kinfo_off,
+                __global uchar *out, ulong o_off, long o_s0, long o_s1,
+                int o_dt, __global float *lse, ulong lse_off, long lse_s0,
+                const __global float *sinks, ulong sinks_off, int batch,
+                int heads, int head_dim, long total_q, long total_k) {
+  __local int flag_s;
+  int e, z;
+  const int tid = (int)get_local_id(0);
+  const long tq = get_group_id(1);
+  cu_q += cu_q_off;
+  kinfo += kinfo_off;
+  if (tid == 0)
+    flag_s = 1;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (!cu_ok_part(cu_q, batch, total_q, tid, MERGE_WG))
+    atomic_and(&flag_s, 0);
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (!flag_s)
+    return;
+  if ((tq < cu_q[0]) | (tq >= cu_q[batch]))
+    return;
+#if !PAGED
+  const int s = seq_of_token(cu_q, batch, tq);
+  const long k0 = kinfo[s], k1 = kinfo[s + 1];
+  if ((k0 < 0) | (k1 < k0) | (k1 > total_k))
+    return;
+#endif
+  const int dch = (head_dim + 3) >> 2;
+  const long rstride = (long)heads * (head_dim + 2);
+  const long zstride = total_q * rstride;
+  for (e = tid; e < heads * dch; e += MERGE_WG) {
+    const int h = e / dch, c = e - h * dch;
+    const __global float *w0 = ws + tq * rstride + (long)h * (head_dim + 2);
+    const float sk = sinks ? sinks[sinks_off + h] : -INFINITY;
+    float m = sk;
+    for (z = 0; z < nsplit; z++)
+      m = fmax(m, w0[z * zstride]);
+    const float ms = m == -INFINITY ? 0.0f : m;
+    float l = exp(sk - ms); // 0 without a sink
+    float4 acc = (float4)(0.0f);
+    for (z = 0; z < nsplit; z++) {
+      const __global float *w = w0 + z * zstride;
+      const float a = exp(w[0] - ms);
+      l += w[1] * a;
+      acc += a * ldf4_tail(w + 2 + 4 * c, head_dim - 4 * c);
+    }
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    st4_tail(out, o_dt, (long)o_off + tq * o_s0 + h * o_s1 + 4 * c,
+             head_dim - 4 * c, acc * inv);
+    if (lse && c == 0)
+      lse[lse_off + h * lse_s0 + tq] = l > 0.0f ? m + log(l) : -INFINITY;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE); // see the code shape rules above
+}
