@@ -197,24 +197,33 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
   const cl_long nblk = p->total_q * G / t->BLOCK_M + p->batch;
   int nsplit = choose_splits(ctx, c, v, nblk);
   if (nsplit > 1) {
+    // The partials get a buffer of their own per call rather than the
+    // context workspace: ops on one context may run at once on several
+    // queues, and a shared scratch buffer would mix their partials. OpenCL
+    // keeps the buffer alive until the kernels that use it complete.
     const double bytes = (double)nsplit * (double)p->total_q *
                          (double)p->num_heads * (p->head_dim + 2) * 4.0;
     const int forced = p->num_splits > 0;
-    if (!forced && bytes > (double)ctx->caps.max_alloc &&
-        ctx->caps.max_alloc > 0)
+    if (!forced && ctx->caps.max_alloc > 0 &&
+        bytes > (double)ctx->caps.max_alloc) {
       nsplit = 1; // automatic splitting is an optimisation only
-    else if ((st = clattn__workspace(ctx, (size_t)bytes, &ws))) {
-      if (forced) {
-        clReleaseKernel(k);
-        return st;
+    } else {
+      ws = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, (size_t)bytes, NULL,
+                          &err);
+      if (err != CL_SUCCESS) {
+        ws = NULL;
+        if (forced) {
+          clReleaseKernel(k);
+          return clattn__fail(ctx, CLATTN_ERROR_OUT_OF_MEMORY, err,
+                              "%s: the split-KV partials of num_splits %d "
+                              "need %.0f B, which could not be allocated",
+                              fn, nsplit, bytes);
+        }
+        nsplit = 1;
       }
-      nsplit = 1;
     }
   }
   if (nsplit > 1) {
-    // Held for this call: a concurrent call may replace the context's
-    // workspace once it is enqueued.
-    clRetainMemObject(ws);
     cl_program prog = NULL;
     err = clGetKernelInfo(k, CL_KERNEL_PROGRAM, sizeof prog, &prog, NULL);
     if (err == CL_SUCCESS)
@@ -362,7 +371,7 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
   clReleaseKernel(k);
   if (km)
     clReleaseKernel(km);
-  if (ws && nsplit > 1)
+  if (ws)
     clReleaseMemObject(ws);
   return st;
 }
