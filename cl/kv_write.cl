@@ -10,7 +10,7 @@
 
 // Copies one VEC-wide chunk of one row into one cache; same-dtype copies move
 // raw bits so that they are exact (NaN payloads and -0 included).
-inline void write_chunk(const __global uchar *src, int src_dt, long si,
+CL_INLINE void write_chunk(const __global uchar *src, int src_dt, long si,
                         __global uchar *dst, int dst_dt, long di) {
 #if VEC == 4
   if (src_dt == dst_dt && src_dt != DT_F32) {
