@@ -41,6 +41,12 @@ static tol out_tol(clattn_dtype dt) {
 }
 #define LSE_TOL 2e-5
 
+// CLATTN_TEST_VERBOSE=1 prints each run's max error and its share of tol.
+static int verbose(void) {
+  const char *v = getenv("CLATTN_TEST_VERBOSE");
+  return v && *v && strcmp(v, "0") != 0;
+}
+
 static size_t dt_size(clattn_dtype dt) {
   return dt == CLATTN_F32 ? 4 : 2;
 }
@@ -225,6 +231,7 @@ typedef struct cmp_ctx {
   const char *variant;
   int bad; // mismatches
   double max_err;
+  double max_ratio; // max of err / (atol + rtol |ref|): how tight tol is
 } cmp_ctx;
 
 // Compares out (view ov in host payload of dtype dt) with ref for the rows in
@@ -245,6 +252,9 @@ static void cmp_out(cmp_ctx *c, const unsigned char *host, clattn_dtype dt,
                        : (!isnan(got) && err <= t.atol + t.rtol * fabs(want));
         if (!isnan(err) && err > c->max_err)
           c->max_err = err;
+        if (!empty && !isnan(err) &&
+            err / (t.atol + t.rtol * fabs(want)) > c->max_ratio)
+          c->max_ratio = err / (t.atol + t.rtol * fabs(want));
         if (isnan(got))
           c->max_err = INFINITY;
         if (!ok) {
@@ -527,7 +537,7 @@ static void run_case(const att_case *c) {
   char summary[512] = "";
   for (int vi = 0; vi < nvar; ++vi) {
     tu_force_variant(e, CLATTN_OP_ATTENTION, names[vi]);
-    cmp_ctx cc = {c->name, names[vi], 0, 0.0};
+    cmp_ctx cc = {c->name, names[vi], 0, 0.0, 0.0};
     ck_assert_int_eq(tu_buf_poison(e, &bo), 0);
     ck_assert_int_eq(tu_buf_poison(e, &bl), 0);
     memset(bst.host, 0, 4);
@@ -575,6 +585,9 @@ static void run_case(const att_case *c) {
           break;
         }
     }
+    if (verbose())
+      printf("  %-32s %-24s %-4s max err %.3g (%.2f of tol)\n", c->name,
+             names[vi], clattn_dtype_name(dt), cc.max_err, cc.max_ratio);
     if (cc.bad) {
       failed++;
       size_t len = strlen(summary);

@@ -37,6 +37,12 @@ static tol out_tol(clattn_dtype dt) {
 }
 #define LSE_TOL 2e-5
 
+// CLATTN_TEST_VERBOSE=1 prints each run's max error and its share of tol.
+static int verbose(void) {
+  const char *v = getenv("CLATTN_TEST_VERBOSE");
+  return v && *v && strcmp(v, "0") != 0;
+}
+
 static size_t dt_size(clattn_dtype dt) {
   return dt == CLATTN_F32 ? 4 : 2;
 }
@@ -372,6 +378,7 @@ typedef struct cmp_ctx {
   int splits;
   int bad;
   double max_err;
+  double max_ratio; // max of err / (atol + rtol |ref|): how tight tol is
 } cmp_ctx;
 
 static void report(cmp_ctx *c, const char *fmt, ...)
@@ -407,6 +414,9 @@ static void cmp_results(cmp_ctx *c, const problem *p, const unsigned char *out,
           c->max_err = INFINITY;
         else if (err > c->max_err)
           c->max_err = err;
+        if (!empty && !isnan(err) &&
+            err / (t.atol + t.rtol * fabs(want)) > c->max_ratio)
+          c->max_ratio = err / (t.atol + t.rtol * fabs(want));
         if (!ok)
           report(c, "out row %ld head %d d %d: got %.8g want %.8g%s", r, h, d,
                  got, want, empty ? " (fully masked row must be 0)" : "");
@@ -545,7 +555,7 @@ static void run_case(const pg_case *c) {
   for (int vi = 0; vi < nvar; ++vi) {
     tu_force_variant(e, CLATTN_OP_PAGED_ATTENTION, names[vi]);
     for (size_t si = 0; si < sizeof split_values / sizeof *split_values; ++si) {
-      cmp_ctx cc = {c->name, names[vi], split_values[si], 0, 0.0};
+      cmp_ctx cc = {c->name, names[vi], split_values[si], 0, 0.0, 0.0};
       prm.num_splits = split_values[si];
       ck_assert_int_eq(tu_buf_poison(e, &bo), 0);
       ck_assert_int_eq(tu_buf_poison(e, &bl), 0);
@@ -591,6 +601,10 @@ static void run_case(const pg_case *c) {
             report(&cc, "lse written though not passed");
             break;
           }
+      if (verbose())
+        printf("  %-30s %-28s splits=%d %-4s max err %.3g (%.2f of tol)\n",
+               c->name, names[vi], split_values[si], clattn_dtype_name(dt),
+               cc.max_err, cc.max_ratio);
       if (cc.bad) {
         failed++;
         size_t len = strlen(summary);
