@@ -159,14 +159,16 @@ void clattn__caps_probe(cl_device_id d, clattn_caps *c) {
       c->unknown |= CLATTN_UNK_AMD_WAVEFRONT;
   }
   if (c->features & CLATTN_CAP_INTEL_SUBGROUPS) {
-    size_t sizes[8] = {0}, got = 0;
-    if (clGetDeviceInfo(d, CLATTN_CL_DEVICE_SUB_GROUP_SIZES_INTEL,
-                        sizeof sizes, sizes, &got) == CL_SUCCESS) {
-      c->n_subgroup_sizes = (int)(got / sizeof(size_t));
-      if (c->n_subgroup_sizes > 8)
-        c->n_subgroup_sizes = 8;
-      for (int i = 0; i < c->n_subgroup_sizes; i++)
-        c->subgroup_sizes[i] = (int)sizes[i];
+    // Ask for the size first: PoCL 6.0 reports ten sizes (1..512).
+    size_t got = 0, sizes[64] = {0};
+    if (clGetDeviceInfo(d, CLATTN_CL_DEVICE_SUB_GROUP_SIZES_INTEL, 0, NULL,
+                        &got) == CL_SUCCESS &&
+        got > 0 && got <= sizeof sizes &&
+        clGetDeviceInfo(d, CLATTN_CL_DEVICE_SUB_GROUP_SIZES_INTEL, got, sizes,
+                        NULL) == CL_SUCCESS) {
+      int n = (int)(got / sizeof(size_t));
+      for (int i = 0; i < n && c->n_subgroup_sizes < 8; i++)
+        c->subgroup_sizes[c->n_subgroup_sizes++] = (int)sizes[i];
     } else {
       c->unknown |= CLATTN_UNK_SUBGROUP_SIZES;
     }

@@ -68,7 +68,7 @@ typedef struct clattn_caps {
   cl_ulong max_alloc;
   int nv_cc;                  // compute capability * 10 (90 = sm_90), 0 none
   int amd_wavefront;          // 0 when not AMD or unknown
-  int subgroup_sizes[8];      // intel: CL_DEVICE_SUB_GROUP_SIZES_INTEL
+  int subgroup_sizes[8];      // intel: CL_DEVICE_SUB_GROUP_SIZES_INTEL (first 8)
   int n_subgroup_sizes;
 } clattn_caps;
 
