@@ -15,7 +15,7 @@
 //   LANES == 1; global (nblk * local0, kv_heads * local1, nsplit) where
 //   nblk = floor(total_q * G / BLOCK_M) + batch and G = heads / kv_heads.
 // Launch, attention_merge (nsplit > 1 only): local (MERGE_WG, 1, 1), global
-//   (MERGE_WG, total_q, 1).
+//   (MERGE_WG * ceil(heads * ceil(head_dim / 4) / MERGE_WG), total_q, 1).
 #include "attention_load.clh"
 
 #if !defined(PAGED) || !defined(BLOCK_M) || !defined(BLOCK_N) ||               \
@@ -504,7 +504,8 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
   barrier(CLK_LOCAL_MEM_FENCE); // see the code shape rules above
 }
 
-// Combines the nsplit partials of the rows of token get_group_id(1), adds
+// Combines the nsplit partials of token get_group_id(1), MERGE_WG (head,
+// 4-column chunk) pairs per work-group along dimension 0, adds
 // the sink once and writes out and lse. Rows that the main kernel skipped
 // (bad cu_seqlens) are left alone here too.
 __kernel __attribute__((reqd_work_group_size(MERGE_WG, 1, 1))) void
@@ -539,7 +540,8 @@ attention_merge(const __global float *ws, int nsplit, const __global int *cu_q,
   const int dch = (head_dim + 3) >> 2;
   const long rstride = (long)heads * (head_dim + 2);
   const long zstride = total_q * rstride;
-  for (e = tid; e < heads * dch; e += MERGE_WG) {
+  for (e = (int)get_global_id(0); e < heads * dch;
+       e += (int)get_global_size(0)) {
     const int h = e / dch, c = e - h * dch;
     const __global float *w0 = ws + tq * rstride + (long)h * (head_dim + 2);
     const float sk = sinks ? sinks[sinks_off + h] : -INFINITY;
