@@ -13,33 +13,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-// ---- tolerances
-// -------------------------------------------------------------- The kernels
-// read dtype inputs, accumulate in f32 and store out in the dtype; the
-// reference runs on the same dtype-rounded inputs in double, so input rounding
-// is not an error source. What remains:
-//  * f32: f32 dot products, exp (<= 4 ulp) and the online-softmax sums over
-//    up to a few thousand keys: a few hundred ulp at most, so
-//    |err| <= 2e-5 + 2e-5 |ref| (about 170 eps_f32).
-//  * f16 / bf16: the store of out rounds by <= eps/2 relative, and a variant
-//    that feeds P to the P.V product in the dtype (tensor-core style) adds
-//    <= eps/2 * max|v| = eps/2 absolute (|v| <= 1 here). One eps each side
-//    covers both with 2x margin: f16 eps = 2^-10 (9.8e-4), bf16 eps = 2^-7
-//    (7.8e-3); the f32 noise above is negligible next to it.
-//  * lse is f32 for every dtype: |err| <= 2e-5 (1 + |ref|) (a few hundred
-//    ulp of the log of an f32 sum); -inf must be exactly -inf.
+// ---- tolerances ----------------------------------------------------------
+// The kernels read dtype inputs, accumulate in f32 and store out in the
+// dtype; the reference runs on the same dtype-rounded inputs in double, so
+// input rounding is no error source. What remains:
+//  * f32: the f32 dot product (D <= 256 terms), exp (<= 3 ulp in OpenCL C)
+//    and the softmax sums; observed max error on PoCL 3.1/6.0 and on an
+//    NVIDIA H200 is 3.4e-7 (about 3 eps_f32). Tolerance 16 eps_f32 =
+//    2^-19 (1.9e-6) absolute + the same relative, grown by sqrt(k/256) past
+//    256 keys (rounding of sums of n terms grows like sqrt(n)): 1.1e-5 at
+//    8200 keys.
+//  * f16 / bf16: storing out rounds by <= eps/2 relative, and a variant that
+//    feeds P to the P.V product in the dtype (tensor-core style) adds
+//    <= eps/2 * max|v| = eps/2 absolute (|v| <= 1 here). One eps absolute +
+//    one eps relative covers both with 2x margin: f16 eps = 2^-10 (9.8e-4),
+//    bf16 eps = 2^-7 (7.8e-3); observed max 0.17 of that on all devices.
+//  * lse is f32 for every dtype: 16 eps_f32 (1 + |ref|), grown as for f32
+//    out; -inf must be exactly -inf.
 typedef struct tol {
   double atol, rtol;
 } tol;
 
-static tol out_tol(clattn_dtype dt) {
+static double f32_tol(int max_k) {
+  return 0x1p-19 * (max_k > 256 ? sqrt(max_k / 256.0) : 1.0);
+}
+
+static tol out_tol(clattn_dtype dt, int max_k) {
   switch (dt) {
   case CLATTN_F16: return (tol){0x1p-10, 0x1p-10};
   case CLATTN_BF16: return (tol){0x1p-7, 0x1p-7};
-  default: return (tol){2e-5, 2e-5};
+  default: return (tol){f32_tol(max_k), f32_tol(max_k)};
   }
 }
-#define LSE_TOL 2e-5
 
 // CLATTN_TEST_VERBOSE=1 prints each run's max error and its share of tol.
 static int verbose(void) {
@@ -238,9 +243,8 @@ typedef struct cmp_ctx {
 // [row0, row1); rows whose reference is exactly zero because nothing is
 // visible must be exactly zero.
 static void cmp_out(cmp_ctx *c, const unsigned char *host, clattn_dtype dt,
-                    view ov, const double *ref, const char *row_empty,
+                    tol t, view ov, const double *ref, const char *row_empty,
                     long rows, int heads, int dim) {
-  tol t = out_tol(dt);
   for (long r = 0; r < rows; ++r)
     for (int h = 0; h < heads; ++h)
       for (int d = 0; d < dim; ++d) {
@@ -270,7 +274,7 @@ static void cmp_out(cmp_ctx *c, const unsigned char *host, clattn_dtype dt,
       }
 }
 
-static void cmp_lse(cmp_ctx *c, const unsigned char *host, view lv,
+static void cmp_lse(cmp_ctx *c, const unsigned char *host, double ltol, view lv,
                     const double *ref, long total_q, int heads) {
   for (int h = 0; h < heads; ++h)
     for (long r = 0; r < total_q; ++r) {
@@ -280,7 +284,10 @@ static void cmp_lse(cmp_ctx *c, const unsigned char *host, view lv,
       if (isinf(want) && want < 0)
         ok = isinf(got) && got < 0;
       else
-        ok = isfinite(got) && fabs(got - want) <= LSE_TOL * (1 + fabs(want));
+        ok = isfinite(got) && fabs(got - want) <= ltol * (1 + fabs(want));
+      if (isfinite(want) && isfinite(got) &&
+          fabs(got - want) / (ltol * (1 + fabs(want))) > c->max_ratio)
+        c->max_ratio = fabs(got - want) / (ltol * (1 + fabs(want)));
       if (!ok) {
         if (c->bad < MAX_REPORT)
           fprintf(stderr,
@@ -571,10 +578,10 @@ static void run_case(const att_case *c) {
               names[vi], status);
       cc.bad++;
     }
-    cmp_out(&cc, bo.host, dt, vo, ref, row_empty, tq, H, D);
+    cmp_out(&cc, bo.host, dt, out_tol(dt, max_k), vo, ref, row_empty, tq, H, D);
     cmp_untouched(&cc, "out", bo.host, cov_o, no, es);
     if (c->lse) {
-      cmp_lse(&cc, bl.host, vl, ref_lse, tq, H);
+      cmp_lse(&cc, bl.host, f32_tol(max_k), vl, ref_lse, tq, H);
       cmp_untouched(&cc, "lse", bl.host, cov_l, nl, 4);
     } else {
       for (size_t i = 0; i < nl * 4; ++i)

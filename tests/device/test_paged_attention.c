@@ -15,27 +15,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-// ---- tolerances (same reasoning as test_attention.c)
-// ---------------------------- The reference runs on the dtype-rounded q and
-// cache in double; the kernels accumulate in f32 (split partials and their
-// merge included) and store out in the dtype. f32: |err| <= 2e-5 + 2e-5 |ref|
-// (~170 eps_f32: f32 sums over up to ~9000 keys, exp <= 4 ulp, split merge
-// rescaling). f16/bf16: one eps absolute (P fed to P.V in the dtype: <= eps/2 *
-// max|v|, |v| <= 1) plus one eps relative (rounding of the stored out, <=
-// eps/2): f16 2^-10, bf16 2^-7. lse (f32 always): 2e-5 (1 + |ref|); -inf
-// exactly where nothing is visible.
+// ---- tolerances (as in test_attention.c) ---------------------------------
+// The kernels read dtype inputs, accumulate in f32 and store out in the
+// dtype; the reference runs on the same dtype-rounded inputs in double, so
+// input rounding is no error source. What remains:
+//  * f32 (split partials and their merge included): the f32 dot product (D <=
+//  256 terms), exp (<= 3 ulp in OpenCL C)
+//    and the softmax sums; observed max error on PoCL 3.1/6.0 and on an
+//    NVIDIA H200 is 3.4e-7 (about 3 eps_f32). Tolerance 16 eps_f32 =
+//    2^-19 (1.9e-6) absolute + the same relative, grown by sqrt(k/256) past
+//    256 keys (rounding of sums of n terms grows like sqrt(n)): 1.1e-5 at
+//    8200 keys.
+//  * f16 / bf16: storing out rounds by <= eps/2 relative, and a variant that
+//    feeds P to the P.V product in the dtype (tensor-core style) adds
+//    <= eps/2 * max|v| = eps/2 absolute (|v| <= 1 here). One eps absolute +
+//    one eps relative covers both with 2x margin: f16 eps = 2^-10 (9.8e-4),
+//    bf16 eps = 2^-7 (7.8e-3); observed max 0.17 of that on all devices.
+//  * lse is f32 for every dtype: 16 eps_f32 (1 + |ref|), grown as for f32
+//    out; -inf must be exactly -inf.
 typedef struct tol {
   double atol, rtol;
 } tol;
 
-static tol out_tol(clattn_dtype dt) {
+static double f32_tol(int max_k) {
+  return 0x1p-19 * (max_k > 256 ? sqrt(max_k / 256.0) : 1.0);
+}
+
+static tol out_tol(clattn_dtype dt, int max_k) {
   switch (dt) {
   case CLATTN_F16: return (tol){0x1p-10, 0x1p-10};
   case CLATTN_BF16: return (tol){0x1p-7, 0x1p-7};
-  default: return (tol){2e-5, 2e-5};
+  default: return (tol){f32_tol(max_k), f32_tol(max_k)};
   }
 }
-#define LSE_TOL 2e-5
 
 // CLATTN_TEST_VERBOSE=1 prints each run's max error and its share of tol.
 static int verbose(void) {
@@ -398,7 +410,8 @@ static void report(cmp_ctx *c, const char *fmt, ...) {
 static void cmp_results(cmp_ctx *c, const problem *p, const unsigned char *out,
                         const unsigned char *lse) {
   const int H = p->H, D = p->D;
-  tol t = out_tol(p->c->dt);
+  tol t = out_tol(p->c->dt, p->max_k);
+  const double ltol = f32_tol(p->max_k);
   for (long r = 0; r < p->tq; ++r) {
     if (p->row_skip[r])
       continue;
@@ -427,7 +440,10 @@ static void cmp_results(cmp_ctx *c, const problem *p, const unsigned char *out,
         int ok = (isinf(want) && want < 0)
                      ? (isinf(got) && got < 0)
                      : (isfinite(got) &&
-                        fabs(got - want) <= LSE_TOL * (1 + fabs(want)));
+                        fabs(got - want) <= ltol * (1 + fabs(want)));
+        if (isfinite(want) && isfinite(got) &&
+            fabs(got - want) / (ltol * (1 + fabs(want))) > c->max_ratio)
+          c->max_ratio = fabs(got - want) / (ltol * (1 + fabs(want)));
         if (!ok)
           report(c, "lse head %d row %ld: got %.8g want %.8g", h, r, got, want);
       }
