@@ -565,7 +565,9 @@ static void run_case(const pg_case *c) {
   clattn_select_args sa = {CLATTN_OP_PAGED_ATTENTION, D, dt, dt, p->max_q};
   const char *names[32];
   int nvar = tu_eligible_variants(e, &sa, names, 32);
-  ck_assert_msg(nvar >= 1, "%s: no eligible paged_attention variant", c->name);
+  ck_assert_msg(nvar >= 1,
+                "%s: no eligible paged_attention variant (seed %llu)", c->name,
+                (unsigned long long)tu_seed());
   int failed = 0, runs = 0;
   char summary[768] = "";
   for (int vi = 0; vi < nvar; ++vi) {
