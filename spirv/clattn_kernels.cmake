@@ -15,10 +15,15 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 # clattn_variant(<name> OP <KV_WRITE|ATTENTION|PAGED_ATTENTION> SOURCE <file.cl>
 #   PRIORITY <n> [CLASS ANY|GPU|CPU] [REQUIRES <cap>...] [MIN_NV_CC <n>]
 #   [HEAD_DIM_MULTIPLE <n>] [DTYPES <F32|F16|BF16>...] [LOCAL_MEM <bytes>]
-#   [TILE <KEY=n>...] [DEFINES <KEY=v>...] [SPIRV_EXT <ext>...] [SOURCE_ONLY])
+#   [TILE <KEY=n>...] [DEFINES <KEY=v>...] [SPIRV_EXT <ext>...]
+#   [SPIRV_MINOR <n>] [SOURCE_ONLY])
+# Sub-group rows (REQUIRES KHR_SUBGROUPS or INTEL_SUBGROUPS) are validated
+# against the OpenCL 2.2 environment (OpenCL 1.2's refuses the Groups
+# capability) and compiled with the full opencl-c.h (clang-15's built-in
+# declarations lack the intel_sub_group_* functions).
 # TILE keys become both `.tile = {.KEY = n}` and `-DKEY=n`.
 function(clattn_variant name)
-  cmake_parse_arguments(V "SOURCE_ONLY" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM"
+  cmake_parse_arguments(V "SOURCE_ONLY" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM;SPIRV_MINOR"
                         "REQUIRES;DTYPES;TILE;DEFINES;SPIRV_EXT" ${ARGN})
   foreach(req OP SOURCE PRIORITY)
     if(NOT DEFINED V_${req})
@@ -28,7 +33,7 @@ function(clattn_variant name)
   if(NOT V_CLASS)
     set(V_CLASS ANY)
   endif()
-  foreach(opt MIN_NV_CC LOCAL_MEM)
+  foreach(opt MIN_NV_CC LOCAL_MEM SPIRV_MINOR)
     if(NOT V_${opt})
       set(V_${opt} 0)
     endif()
@@ -77,16 +82,17 @@ function(clattn_variant name)
     separate_arguments(opt_list UNIX_COMMAND "${opts}")
     set(ext_flags "")
     set(clang_ext "")
+    set(val_env opencl1.2)
     foreach(e ${V_SPIRV_EXT})
       list(APPEND ext_flags "--spirv-ext=+${e}")
     endforeach()
     foreach(r ${V_REQUIRES})
-      if(r STREQUAL "KHR_SUBGROUPS")
-        list(APPEND clang_ext "-cl-ext=+cl_khr_subgroups")
-      elseif(r STREQUAL "INTEL_SUBGROUPS")
-        list(APPEND clang_ext "-cl-ext=+cl_intel_subgroups")
+      if(r STREQUAL "KHR_SUBGROUPS" OR r STREQUAL "INTEL_SUBGROUPS")
+        string(TOLOWER "cl_${r}" ext)
+        list(APPEND clang_ext -cl-no-stdinc -Xclang -cl-ext=+${ext})
+        set(val_env opencl2.2)
       elseif(r STREQUAL "FP16")
-        list(APPEND clang_ext "-cl-ext=+cl_khr_fp16")
+        list(APPEND clang_ext -Xclang -cl-ext=+cl_khr_fp16)
       endif()
     endforeach()
     add_custom_command(
@@ -95,7 +101,7 @@ function(clattn_variant name)
               -Xclang -finclude-default-header ${clang_ext} -I "${CLATTN_CL_DIR}"
               ${opt_list} -o "${bc}" "${CLATTN_CL_DIR}/${V_SOURCE}"
       COMMAND "${CLATTN_LLVM_SPIRV}" --spirv-max-version=1.2 ${ext_flags} "${bc}" -o "${spv}"
-      COMMAND "${CLATTN_SPIRV_VAL}" --target-env opencl1.2 "${spv}"
+      COMMAND "${CLATTN_SPIRV_VAL}" --target-env ${val_env} "${spv}"
       DEPENDS "${CLATTN_CL_DIR}/${V_SOURCE}" ${CLATTN_CLH_FILES}
       COMMENT "SPIR-V ${name}"
       VERBATIM)
@@ -116,7 +122,7 @@ function(clattn_variant name)
 
   set(row "  {.name = \"${name}\", .op = CLATTN_OP_${V_OP}, .requires = ${req_c},\n   .dclass = CLATTN_CLASS_${V_CLASS}, .priority = ${V_PRIORITY}, .min_nv_cc = ${V_MIN_NV_CC},\n   .head_dim_multiple = ${V_HEAD_DIM_MULTIPLE}, .dtypes = ${dt_c}, .local_mem = ${V_LOCAL_MEM},\n   .tile = {${tile_c}}, .build_options = \"${opts}\", .source_index = ${src_index},\n")
   if(CLATTN_WITH_SPIRV AND NOT V_SOURCE_ONLY)
-    string(APPEND row "   .spirv = clattn_spv_${name}, .spirv_minor = 0},\n")
+    string(APPEND row "   .spirv = clattn_spv_${name}, .spirv_minor = ${V_SPIRV_MINOR}},\n")
     set_property(GLOBAL APPEND_STRING PROPERTY CLATTN_SPV_LENS "  clattn_spv_${name}_len,\n")
   else()
     string(APPEND row "   .spirv = NULL, .spirv_minor = 0},\n")

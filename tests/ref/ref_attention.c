@@ -65,7 +65,8 @@ void ref_attention(const ref_attn_problem *p, double *out, double *lse) {
             m = s;
           any = 1;
         }
-        const int has_sink = p->sinks != NULL;
+        // A -inf sink adds exp(-inf) = 0 to the denominator: no sink at all.
+        const int has_sink = p->sinks != NULL && p->sinks[h] > -INFINITY;
         if (has_sink && p->sinks[h] > m)
           m = p->sinks[h];
         for (int d = 0; d < D; ++d)
