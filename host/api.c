@@ -118,8 +118,6 @@ static void destroy(clattn_context c) {
     free(e);
     e = next;
   }
-  if (c->workspace)
-    clReleaseMemObject(c->workspace);
   clReleaseContext(c->cl_ctx);
   clReleaseDevice(c->device);
   mtx_destroy(&c->lock);

@@ -189,8 +189,6 @@ struct clattn_context_st {
   char forced_format[16];
   char last_error[4096];
   cl_int last_cl_error;
-  cl_mem workspace; // split-KV partials, grown on demand
-  size_t workspace_size;
   int log_debug;
 };
 #define CLATTN_CONTEXT_MAGIC 0xC1A77E01u
@@ -218,8 +216,6 @@ clattn_status clattn__choose(clattn_context ctx, const clattn_select_args *a,
 // Builds (or fetches) the program of a given variant in a given format.
 clattn_status clattn__get_program(clattn_context ctx, const clattn_variant *v,
                                   clattn_format format, cl_program *program);
-// Ensures the context workspace holds >= bytes; returns it (not retained).
-clattn_status clattn__workspace(clattn_context ctx, size_t bytes, cl_mem *out);
 
 // ---- validation helpers (each records a message naming the argument) -------
 size_t clattn__dtype_size(clattn_dtype dt);

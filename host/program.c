@@ -250,27 +250,3 @@ clattn_status clattn__get_kernel(clattn_context ctx,
   *kernel = k;
   return CLATTN_SUCCESS;
 }
-
-clattn_status clattn__workspace(clattn_context ctx, size_t bytes,
-                                cl_mem *out) {
-  mtx_lock(&ctx->lock);
-  if (ctx->workspace_size < bytes) {
-    if (ctx->workspace)
-      clReleaseMemObject(ctx->workspace);
-    ctx->workspace = NULL;
-    ctx->workspace_size = 0;
-    cl_int err = CL_SUCCESS;
-    cl_mem m =
-        clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (err != CL_SUCCESS) {
-      mtx_unlock(&ctx->lock);
-      return clattn__fail(ctx, CLATTN_ERROR_OUT_OF_MEMORY, err,
-                          "workspace of %zu B could not be allocated", bytes);
-    }
-    ctx->workspace = m;
-    ctx->workspace_size = bytes;
-  }
-  *out = ctx->workspace;
-  mtx_unlock(&ctx->lock);
-  return CLATTN_SUCCESS;
-}
