@@ -272,6 +272,19 @@ double tu_round(clattn_dtype dt, double x) {
   }
 }
 
+// ---- tolerances -------------------------------------------------------------------------
+double tu_f32_tol(int max_k) {
+  return 0x1p-19 * (max_k > 256 ? sqrt(max_k / 256.0) : 1.0);
+}
+
+tu_tol tu_out_tol(clattn_dtype dt, int max_k) {
+  switch (dt) {
+  case CLATTN_F16: return (tu_tol){0x1p-10, 0x1p-10};
+  case CLATTN_BF16: return (tu_tol){0x1p-7, 0x1p-7};
+  default: return (tu_tol){tu_f32_tol(max_k), tu_f32_tol(max_k)};
+  }
+}
+
 // ---- guarded buffers ----------------------------------------------------------------------
 int tu_buf_alloc(tu_env *e, tu_buf *b, size_t count, size_t elem) {
   memset(b, 0, sizeof *b);

@@ -67,6 +67,15 @@ void tu_store(void *base, clattn_dtype dt, size_t i, double x);
 // Value rounded to what dt can hold (the reference uses the rounded inputs).
 double tu_round(clattn_dtype dt, double x);
 
+// ---- tolerances (why these numbers: tests/device/test_attention.c) ---------
+// Pass if |err| <= atol + rtol * |ref|. f32: 16 eps_f32, grown by
+// sqrt(k/256) past 256 keys; f16/bf16: one eps of the dtype each way.
+typedef struct tu_tol {
+  double atol, rtol;
+} tu_tol;
+double tu_f32_tol(int max_k);
+tu_tol tu_out_tol(clattn_dtype dt, int max_k);
+
 // ---- guarded buffers ------------------------------------------------------------
 // A device buffer of `count` elements of `elem` bytes placed after a guard of
 // TU_GUARD elements and followed by another; pass tu_off(b) as the

@@ -30,21 +30,7 @@
 //    bf16 eps = 2^-7 (7.8e-3); observed max 0.17 of that on all devices.
 //  * lse is f32 for every dtype: 16 eps_f32 (1 + |ref|), grown as for f32
 //    out; -inf must be exactly -inf.
-typedef struct tol {
-  double atol, rtol;
-} tol;
-
-static double f32_tol(int max_k) {
-  return 0x1p-19 * (max_k > 256 ? sqrt(max_k / 256.0) : 1.0);
-}
-
-static tol out_tol(clattn_dtype dt, int max_k) {
-  switch (dt) {
-  case CLATTN_F16: return (tol){0x1p-10, 0x1p-10};
-  case CLATTN_BF16: return (tol){0x1p-7, 0x1p-7};
-  default: return (tol){f32_tol(max_k), f32_tol(max_k)};
-  }
-}
+// Tolerances: tu_out_tol / tu_f32_tol (tests/common/testutil.h).
 
 // CLATTN_TEST_VERBOSE=1 prints each run's max error and its share of tol.
 static int verbose(void) {
@@ -243,7 +229,7 @@ typedef struct cmp_ctx {
 // [row0, row1); rows whose reference is exactly zero because nothing is
 // visible must be exactly zero.
 static void cmp_out(cmp_ctx *c, const unsigned char *host, clattn_dtype dt,
-                    tol t, view ov, const double *ref, const char *row_empty,
+                    tu_tol t, view ov, const double *ref, const char *row_empty,
                     long rows, int heads, int dim) {
   for (long r = 0; r < rows; ++r)
     for (int h = 0; h < heads; ++h)
@@ -578,10 +564,10 @@ static void run_case(const att_case *c) {
               names[vi], status);
       cc.bad++;
     }
-    cmp_out(&cc, bo.host, dt, out_tol(dt, max_k), vo, ref, row_empty, tq, H, D);
+    cmp_out(&cc, bo.host, dt, tu_out_tol(dt, max_k), vo, ref, row_empty, tq, H, D);
     cmp_untouched(&cc, "out", bo.host, cov_o, no, es);
     if (c->lse) {
-      cmp_lse(&cc, bl.host, f32_tol(max_k), vl, ref_lse, tq, H);
+      cmp_lse(&cc, bl.host, tu_f32_tol(max_k), vl, ref_lse, tq, H);
       cmp_untouched(&cc, "lse", bl.host, cov_l, nl, 4);
     } else {
       for (size_t i = 0; i < nl * 4; ++i)

@@ -17,21 +17,7 @@
 // f16 2^-10 + 2^-10 relative; bf16 2^-7 + 2^-7 relative; lse the f32 value
 // times (1 + |ref|). paged vs unpaged: each is within tol of the reference,
 // so they are compared with twice the tolerance.
-typedef struct tol {
-  double atol, rtol;
-} tol;
-
-static double f32_tol(int max_k) {
-  return 0x1p-19 * (max_k > 256 ? sqrt(max_k / 256.0) : 1.0);
-}
-
-static tol out_tol(clattn_dtype dt, int max_k) {
-  switch (dt) {
-  case CLATTN_F16: return (tol){0x1p-10, 0x1p-10};
-  case CLATTN_BF16: return (tol){0x1p-7, 0x1p-7};
-  default: return (tol){f32_tol(max_k), f32_tol(max_k)};
-  }
-}
+// Tolerances: tu_out_tol / tu_f32_tol (tests/common/testutil.h).
 
 static size_t dt_size(clattn_dtype dt) {
   return dt == CLATTN_F32 ? 4 : 2;
@@ -85,7 +71,7 @@ static void bad(cmp_ctx *c, const char *msg, long r, int h, int d, double got,
 }
 
 static void cmp_vals(cmp_ctx *c, const char *msg, const unsigned char *got,
-                     clattn_dtype dt, tol t, const double *want, long rows,
+                     clattn_dtype dt, tu_tol t, const double *want, long rows,
                      int H, int D, double factor) {
   for (long r = 0; r < rows; ++r)
     for (int h = 0; h < H; ++h)
@@ -379,18 +365,18 @@ START_TEST(test_decode) {
                            -1,   0.0,
                            NULL, c->sinks ? sinks : NULL};
     ref_attention(&rp, ref, ref_lse);
-    cmp_vals(&cc, "paged vs ref", bo.host, dt, out_tol(dt, max_k), ref, tq, H,
+    cmp_vals(&cc, "paged vs ref", bo.host, dt, tu_out_tol(dt, max_k), ref, tq, H,
              D, 1.0);
-    cmp_vals(&cc, "attention vs ref", bo2.host, dt, out_tol(dt, max_k), ref, tq,
+    cmp_vals(&cc, "attention vs ref", bo2.host, dt, tu_out_tol(dt, max_k), ref, tq,
              H, D, 1.0);
     double *paged = malloc(sizeof(double) * (size_t)tq * H * D);
     ck_assert_ptr_nonnull(paged);
     for (size_t i = 0; i < (size_t)tq * H * D; ++i)
       paged[i] = tu_load(bo.host, dt, i);
-    cmp_vals(&cc, "attention vs paged", bo2.host, dt, out_tol(dt, max_k), paged,
+    cmp_vals(&cc, "attention vs paged", bo2.host, dt, tu_out_tol(dt, max_k), paged,
              tq, H, D, 2.0);
-    cmp_lse(&cc, "paged lse vs ref", bl.host, f32_tol(max_k), ref_lse, tq, H);
-    cmp_lse(&cc, "attention lse vs ref", bl2.host, f32_tol(max_k), ref_lse, tq,
+    cmp_lse(&cc, "paged lse vs ref", bl.host, tu_f32_tol(max_k), ref_lse, tq, H);
+    cmp_lse(&cc, "attention lse vs ref", bl2.host, tu_f32_tol(max_k), ref_lse, tq,
             H);
 
     // The cache holds exactly the history; nothing else was written.

@@ -33,21 +33,7 @@
 //    bf16 eps = 2^-7 (7.8e-3); observed max 0.17 of that on all devices.
 //  * lse is f32 for every dtype: 16 eps_f32 (1 + |ref|), grown as for f32
 //    out; -inf must be exactly -inf.
-typedef struct tol {
-  double atol, rtol;
-} tol;
-
-static double f32_tol(int max_k) {
-  return 0x1p-19 * (max_k > 256 ? sqrt(max_k / 256.0) : 1.0);
-}
-
-static tol out_tol(clattn_dtype dt, int max_k) {
-  switch (dt) {
-  case CLATTN_F16: return (tol){0x1p-10, 0x1p-10};
-  case CLATTN_BF16: return (tol){0x1p-7, 0x1p-7};
-  default: return (tol){f32_tol(max_k), f32_tol(max_k)};
-  }
-}
+// Tolerances: tu_out_tol / tu_f32_tol (tests/common/testutil.h).
 
 // CLATTN_TEST_VERBOSE=1 prints each run's max error and its share of tol.
 static int verbose(void) {
@@ -410,8 +396,8 @@ static void report(cmp_ctx *c, const char *fmt, ...) {
 static void cmp_results(cmp_ctx *c, const problem *p, const unsigned char *out,
                         const unsigned char *lse) {
   const int H = p->H, D = p->D;
-  tol t = out_tol(p->c->dt, p->max_k);
-  const double ltol = f32_tol(p->max_k);
+  tu_tol t = tu_out_tol(p->c->dt, p->max_k);
+  const double ltol = tu_f32_tol(p->max_k);
   for (long r = 0; r < p->tq; ++r) {
     if (p->row_skip[r])
       continue;
