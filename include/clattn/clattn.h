@@ -33,7 +33,7 @@ typedef enum clattn_status {
   CLATTN_ERROR_NO_VARIANT = -30004,       // no variant can run on the device
   CLATTN_ERROR_BUILD_FAILED = -30005,     // message holds the build log
   CLATTN_ERROR_OPENCL = -30006,           // see clattn_context_last_cl_error
-  CLATTN_ERROR_OUT_OF_MEMORY = -30007,    // host or workspace allocation
+  CLATTN_ERROR_OUT_OF_MEMORY = -30007,    // host or split-KV scratch allocation
   CLATTN_ERROR_INVALID_CONTEXT = -30008,  // NULL or released context
   CLATTN_STATUS_FORCE_32BIT = 0x7fffffff
 } clattn_status;
@@ -165,8 +165,8 @@ CLATTN_API clattn_status clattn_context_create(cl_context context,
                                                cl_device_id device,
                                                const clattn_options *options,
                                                clattn_context *out);
-// Releases the handle, its programs and its workspace. Work already enqueued
-// keeps its own references and completes. NULL is a no-op.
+// Releases the handle and its programs. Work already enqueued keeps its own
+// references and completes. NULL and released handles are no-ops.
 CLATTN_API void clattn_context_release(clattn_context ctx);
 
 // The message of the last failure recorded on ctx by any thread (argument,
