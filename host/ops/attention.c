@@ -383,14 +383,15 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
   return st;
 }
 
-clattn_status clattn_attention(clattn_context ctx, cl_command_queue queue,
-                               const clattn_attention_params *p,
-                               const clattn_tensor *q, const clattn_tensor *k,
-                               const clattn_tensor *v, clattn_buffer cu_q,
-                               clattn_buffer cu_k, const clattn_tensor *out,
-                               const clattn_tensor *lse, cl_uint n_wait,
-                               const cl_event *wait, cl_event *event) {
-  const char *fn = FN_ATT;
+// The checks both ops start with: context, event, params, queue, wait
+// list, the parameters and q/out/lse.
+static clattn_status check_prologue(clattn_context ctx, const char *fn,
+                                    cl_command_queue queue,
+                                    const clattn_attention_params *p,
+                                    int paged, const clattn_tensor *q,
+                                    const clattn_tensor *out,
+                                    const clattn_tensor *lse, cl_uint n_wait,
+                                    const cl_event *wait, cl_event *event) {
   clattn_status st = clattn__check_context(ctx);
   if (st != CLATTN_SUCCESS)
     return st;
@@ -401,8 +402,23 @@ clattn_status clattn_attention(clattn_context ctx, cl_command_queue queue,
                         "%s: params is NULL", fn);
   if ((st = clattn__check_queue(ctx, fn, queue)) ||
       (st = clattn__check_events(ctx, fn, n_wait, wait)) ||
-      (st = check_params(ctx, fn, p, 0)) ||
+      (st = check_params(ctx, fn, p, paged)) ||
       (st = check_common(ctx, fn, p, q, out, lse)))
+    return st;
+  return CLATTN_SUCCESS;
+}
+
+clattn_status clattn_attention(clattn_context ctx, cl_command_queue queue,
+                               const clattn_attention_params *p,
+                               const clattn_tensor *q, const clattn_tensor *k,
+                               const clattn_tensor *v, clattn_buffer cu_q,
+                               clattn_buffer cu_k, const clattn_tensor *out,
+                               const clattn_tensor *lse, cl_uint n_wait,
+                               const cl_event *wait, cl_event *event) {
+  const char *fn = FN_ATT;
+  clattn_status st =
+      check_prologue(ctx, fn, queue, p, 0, q, out, lse, n_wait, wait, event);
+  if (st != CLATTN_SUCCESS)
     return st;
   const cl_long KH = p->num_kv_heads, D = p->head_dim, TK = p->total_k;
   const unsigned qbit = CLATTN_DTYPE_BIT(q->dtype);
@@ -455,18 +471,9 @@ clattn_paged_attention(clattn_context ctx, cl_command_queue queue,
                        const clattn_tensor *lse, cl_uint n_wait,
                        const cl_event *wait, cl_event *event) {
   const char *fn = FN_PAGED;
-  clattn_status st = clattn__check_context(ctx);
+  clattn_status st =
+      check_prologue(ctx, fn, queue, p, 1, q, out, lse, n_wait, wait, event);
   if (st != CLATTN_SUCCESS)
-    return st;
-  if (event)
-    *event = NULL;
-  if (!p)
-    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
-                        "%s: params is NULL", fn);
-  if ((st = clattn__check_queue(ctx, fn, queue)) ||
-      (st = clattn__check_events(ctx, fn, n_wait, wait)) ||
-      (st = check_params(ctx, fn, p, 1)) ||
-      (st = check_common(ctx, fn, p, q, out, lse)))
     return st;
   const unsigned cache_dts =
       CLATTN_FLOAT_DTYPES | CLATTN_DTYPE_BIT(CLATTN_FP8_E4M3) |
