@@ -110,16 +110,23 @@ tu_env *tu_env_get(void) {
   return env_state == 1 ? &env : NULL;
 }
 
-int tu_run_suite(Suite *s) {
-  if (!tu_env_get())
-    return 77;
+static int run(Suite *s, enum fork_status fork) {
   SRunner *sr = srunner_create(s);
-  srunner_set_fork_status(sr, CK_NOFORK);
+  srunner_set_fork_status(sr, fork);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  tu_env_close();
   return failed ? 1 : 0;
+}
+
+int tu_run_unit_suite(Suite *s) { return run(s, CK_FORK); }
+
+int tu_run_suite(Suite *s) {
+  if (!tu_env_get())
+    return 77;
+  int failed = run(s, CK_NOFORK); // OpenCL objects must not cross a fork
+  tu_env_close();
+  return failed;
 }
 
 void tu_env_close(void) {

@@ -32,6 +32,9 @@ void tu_env_close(void);
 // Runs a Check suite in nofork mode on the device under test and returns
 // main()'s exit status: 0 passed, 1 failed, 77 skipped (no device/format).
 int tu_run_suite(Suite *s);
+// Runs a Check suite that needs no device (forking as Check likes); returns
+// 0 when every test passed, else 1.
+int tu_run_unit_suite(Suite *s);
 // Parses "P:D"; returns 0 on success.
 int tu_parse_device(const char *s, int *p, int *d);
 // Opens platform p, device d (shared by the tools). Returns 0 on success,

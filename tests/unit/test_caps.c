@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Unit tests of capability parsing (no device): whole-token extension
 // matching, version and IL strings, feature bits, unknown fields.
-#include "internal.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <string.h>
@@ -104,9 +104,5 @@ int main(void) {
   tcase_add_test(tc, nvidia_strings);
   tcase_add_test(tc, malformed_versions_are_unknown);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return tu_run_unit_suite(s);
 }

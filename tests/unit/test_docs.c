@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Keeps docs/kernels.md in sync with the registry: every variant row must be
 // named there (as `name`), and every documented variant must exist.
-#include "internal.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <ctype.h>
@@ -63,9 +63,5 @@ int main(void) {
   TCase *tc = tcase_create("kernels_md");
   tcase_add_test(tc, kernels_md_lists_every_variant);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return tu_run_unit_suite(s);
 }

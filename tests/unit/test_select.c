@@ -2,7 +2,7 @@
 // Unit tests of the variant registry and the pure selection function with
 // fake caps (no device): table invariants, a portable row for every op on a
 // minimal OpenCL 1.2 device, reasons for every rejection, forcing, formats.
-#include "internal.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <string.h>
@@ -224,9 +224,5 @@ int main(void) {
   tcase_add_test(tc, forcing);
   tcase_add_test(tc, formats);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return tu_run_unit_suite(s);
 }
