@@ -62,6 +62,20 @@ static int worker(void *arg) {
       break;
     }
     clEnqueueReadBuffer(q, cb, CL_TRUE, 0, cache_n * 4, back, 0, NULL, NULL);
+    // Every slot no token names keeps this round's fill value.
+    for (size_t sl = 0; sl < (size_t)BS * NB && !j->failures; sl++) {
+      int named = 0;
+      for (int t = 0; t < T; t++)
+        named |= slots[t] == (int64_t)sl;
+      for (size_t i = 0; !named && i < (size_t)H * D; i++)
+        if (back[sl * H * D + i] != fill) {
+          snprintf(j->msg, sizeof j->msg,
+                   "thread %d round %d: unnamed slot %zu written", j->id,
+                   round, sl);
+          j->failures++;
+          break;
+        }
+    }
     for (int t = 0; t < T; t++)
       for (int h = 0; h < H; h++)
         for (int d = 0; d < D; d++) {
