@@ -39,7 +39,7 @@ fi
 
 if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
   B() { "$BENCH" "$@" --device "$DEV" --warmup 5 --iters 30 --json | tee -a "$LOG/bench.jsonl"; }
-  B kv_write --seqlen-q 65536 --kv-heads 8 --head-dim 128 --dtype f16 --page-size 16
+  B kv_write --batch 1 --seqlen-q 65536 --kv-heads 8 --head-dim 128 --dtype f16 --page-size 16
   B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16
   B paged_attention --batch 1 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 32768 --head-dim 128 --dtype f16 --page-size 16
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16

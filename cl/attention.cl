@@ -8,10 +8,12 @@
 //   tile), LANES (work-items per row), D_MAX (64|128|256: head_dim bucket),
 //   SG (0, or LANES to use sub-group functions), WG (= BLOCK_M * LANES),
 //   LOCAL_BYTES (the __local bytes the registry row declares; checked here).
+// Optional -D: MMA (0, or 80 / 75: the NVIDIA tensor-core body of
+//   attention_mma.clh replaces the portable kernel; its tile rules are there).
 // Extensions: none when SG == 0; SG > 0 needs cl_khr_subgroups or
 //   cl_intel_subgroups (core functions only) and falls back to local memory
 //   at run time when the device's sub-groups are not one row each.
-// Launch, attention: local (LANES, BLOCK_M, 1), or (BLOCK_M, 1, 1) when
+// Launch, attention: local (LANES, WG / LANES, 1), or (BLOCK_M, 1, 1) when
 //   LANES == 1; global (nblk * local0, kv_heads * local1, nsplit) where
 //   nblk = floor(total_q * G / BLOCK_M) + batch and G = heads / kv_heads.
 // Launch, attention_merge (nsplit > 1 only): local (MERGE_WG, 1, 1), global
@@ -24,6 +26,12 @@
 #error                                                                         \
     "attention.cl needs -DPAGED -DBLOCK_M -DBLOCK_N -DLANES -DD_MAX -DSG -DWG -DLOCAL_BYTES"
 #endif
+#ifndef MMA
+#define MMA 0
+#endif
+#define MERGE_WG 64
+
+#if MMA == 0
 #if WG != BLOCK_M * LANES || BLOCK_N % LANES != 0 || D_MAX % (4 * LANES) != 0
 #error                                                                         \
     "attention.cl: inconsistent tile (WG, BLOCK_N % LANES or D_MAX % (4 * LANES))"
@@ -44,7 +52,6 @@
 #define SS (BLOCK_N + 1)     // padded s_s row
 #define NJ (BLOCK_N / LANES) // keys of a tile per work-item
 #define NC (CH / LANES)      // output chunks per work-item
-#define MERGE_WG 64
 
 #if LANES > 1
 #define LX LANES
@@ -59,6 +66,7 @@
   (16 * KS4 * (BLOCK_M + BLOCK_N) + LOCAL_SCORES + 8 * PAGED * BLOCK_N + 8)
 // The registry row's LOCAL_MEM must be exactly what the kernel declares.
 typedef char clattn_local_bytes_check[(LOCAL_TOTAL == LOCAL_BYTES) ? 1 : -1];
+#endif // MMA == 0
 
 // Code shape rules, from bugs met on the way (keep them when editing):
 // - both kernels end with a barrier after their divergent stores: PoCL (3.1
@@ -124,6 +132,9 @@ ATT_INLINE float hsum4(float4 a) {
   return (a.s0 + a.s1) + (a.s2 + a.s3);
 }
 
+#if MMA
+#include "attention_mma.clh"
+#else
 #if PAGED
 // Physical block (-1: past k_len or a bad table entry, never read through)
 // and slot of keys kb .. kb + BLOCK_N - 1.
@@ -503,6 +514,7 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
   }
   barrier(CLK_LOCAL_MEM_FENCE); // see the code shape rules above
 }
+#endif // MMA
 
 // Combines the nsplit partials of token get_group_id(1), MERGE_WG (head,
 // 4-column chunk) pairs per work-group along dimension 0, adds

@@ -100,3 +100,42 @@ clattn_variant(paged_attention_sg16_d256 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 10 REQUIRES KHR_SUBGROUPS
   LOCAL_MEM 26152 TILE BLOCK_M=8 BLOCK_N=16 LANES=16 D_MAX=256 SG=16 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=26152)
+# NVIDIA tensor-core rows (inline PTX, source only; attention_mma.clh): one
+# warp per 16 rows, K/V staged raw, so q, k, v (or the cache) must share one
+# 16-bit dtype and head_dim must be a multiple of 8. sm_80+ uses m16n8k16
+# (f16, bf16) with cp.async; sm_75+ uses m16n8k8 pairs (f16). They outrank
+# every portable row on the GPUs that can run them.
+foreach(op attention paged_attention)
+  string(TOUPPER ${op} OPU)
+  if(op STREQUAL attention)
+    set(paged 0)
+    set(pbytes 0)
+  else()
+    set(paged 1)
+    set(pbytes 1032) # double-buffered page lookups of a 64-key tile
+  endif()
+  foreach(sm 80 75)
+    if(sm EQUAL 80)
+      set(dts F16 BF16)
+      set(prio 30)
+    else()
+      set(dts F16)
+      set(prio 28)
+    endif()
+    foreach(d 64 128)
+      # K and V tiles of 64 keys x (d + 8) halves, plus two flag words.
+      math(EXPR lbytes "4 * 64 * (${d} + 8) + ${pbytes} + 8")
+      if(d EQUAL 64)
+        math(EXPR p "${prio} + 1")
+      else()
+        set(p ${prio})
+      endif()
+      clattn_variant(${op}_mma_sm${sm}_d${d} OP ${OPU}
+        SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY
+        REQUIRES NV_PTX MIN_NV_CC ${sm} HEAD_DIM_MULTIPLE 8 DTYPES ${dts}
+        LOCAL_MEM ${lbytes}
+        TILE BLOCK_M=64 BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=128 MMA=${sm}
+        DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes})
+    endforeach()
+  endforeach()
+endforeach()

@@ -92,7 +92,7 @@ typedef enum clattn_device_class {
 // Field names are upper case so that the single variant list (cl/variants.cmake)
 // can write `.tile = {.BLOCK_M = 32}` and `-DBLOCK_M=32` from one token.
 typedef struct clattn_tile {
-  int BLOCK_M, BLOCK_N, LANES, D_MAX, VEC, SG, WG;
+  int BLOCK_M, BLOCK_N, LANES, D_MAX, VEC, SG, WG, MMA;
 } clattn_tile;
 
 typedef struct clattn_variant {

@@ -50,8 +50,7 @@ static clattn_caps fake(int kind) {
     c.local_mem = 16 * 1024;
     c.max_work_group = 64;
     break;
-  default:
-    break;
+  default: break;
   }
   return c;
 }
@@ -94,11 +93,11 @@ START_TEST(portable_row_for_every_op) {
   for (int op = 0; op < CLATTN_OP_COUNT_; op++) {
     int found = 0;
     for (int i = 0; i < n; i++)
-      found |= rows[i].op == (clattn_op)op && rows[i].requires == 0 &&
-               rows[i].dclass == CLATTN_CLASS_ANY &&
-               rows[i].local_mem <= 32 * 1024 && rows[i].tile.WG <= 256 &&
-               rows[i].head_dim_multiple <= 1 &&
-               (rows[i].tile.D_MAX == 0 || rows[i].tile.D_MAX >= 256);
+    found |= rows[i].op == (clattn_op)op && rows[i].requires == 0 &&
+             rows[i].dclass == CLATTN_CLASS_ANY &&
+             rows[i].local_mem <= 32 * 1024 && rows[i].tile.WG <= 256 &&
+             rows[i].head_dim_multiple <= 1 &&
+             (rows[i].tile.D_MAX == 0 || rows[i].tile.D_MAX >= 256);
     ck_assert_msg(found, "op %s has no portable row", clattn_op_name(op));
   }
 }
@@ -173,18 +172,68 @@ START_TEST(kv_write_vectorized_only_when_dim_allows) {
 }
 END_TEST
 
+START_TEST(nvidia_tensor_core_rows) {
+  // f32 keeps the exact portable path; so do head_dim % 8 != 0, head_dim
+  // > 128, a cache whose dtype is not the q dtype, bf16 before sm_80, Volta
+  // (no row yet) and devices without NVIDIA's PTX.
+  static const struct {
+    int cc, ptx;
+    clattn_op op;
+    int d;
+    clattn_dtype dt, cache_dt;
+    const char *want;
+  } cases[] = {
+      {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm80_d128"},
+      {90, 1, CLATTN_OP_ATTENTION, 64, CLATTN_BF16, CLATTN_BF16,
+       "attention_mma_sm80_d64"},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 96, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm80_d128"},
+      {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32, CLATTN_F32,
+       "attention_generic_d128"},
+      {90, 1, CLATTN_OP_ATTENTION, 100, CLATTN_F16, CLATTN_F16,
+       "attention_generic_d128"},
+      {90, 1, CLATTN_OP_ATTENTION, 256, CLATTN_F16, CLATTN_F16,
+       "attention_generic_d256"},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F32,
+       "paged_attention_generic_d128"},
+      {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm75_d128"},
+      {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
+       "attention_generic_d128"},
+      {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_generic_d128"},
+      {90, 0, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_generic_d128"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    clattn_caps c = fake(H200);
+    c.nv_cc = cases[i].cc;
+    if (!cases[i].ptx)
+      c.features &= ~CLATTN_CAP_NV_PTX;
+    char why[256];
+    clattn_select_args a = {cases[i].op, cases[i].d, cases[i].dt,
+                            cases[i].cache_dt, 1};
+    const clattn_variant *v =
+        clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
+    ck_assert_msg(v && strcmp(v->name, cases[i].want) == 0,
+                  "case %zu: got %s, want %s", i, v ? v->name : "(none)",
+                  cases[i].want);
+  }
+}
+END_TEST
+
 START_TEST(forcing) {
   clattn_caps c = fake(MIN_GPU);
   char why[256];
   clattn_select_args a = args(CLATTN_OP_KV_WRITE, 13, CLATTN_F32);
-  const clattn_variant *v = clattn__select(&c, &a, "kv_write_generic", NULL,
-                                           0, NULL, why, sizeof why);
+  const clattn_variant *v = clattn__select(&c, &a, "kv_write_generic", NULL, 0,
+                                           NULL, why, sizeof why);
   ck_assert_str_eq(v->name, "kv_write_generic");
   v = clattn__select(&c, &a, "kv_write_vec4", NULL, 0, NULL, why, sizeof why);
   ck_assert_ptr_null(v);
   ck_assert_msg(strstr(why, "not eligible"), "why: %s", why);
-  v = clattn__select(&c, &a, "no_such_variant", NULL, 0, NULL, why,
-                     sizeof why);
+  v = clattn__select(&c, &a, "no_such_variant", NULL, 0, NULL, why, sizeof why);
   ck_assert_ptr_null(v);
   ck_assert_msg(strstr(why, "no_such_variant"), "why: %s", why);
 }
@@ -221,6 +270,7 @@ int main(void) {
   tcase_add_test(tc, portable_row_for_every_op);
   tcase_add_test(tc, every_device_selects_with_reasons);
   tcase_add_test(tc, kv_write_vectorized_only_when_dim_allows);
+  tcase_add_test(tc, nvidia_tensor_core_rows);
   tcase_add_test(tc, forcing);
   tcase_add_test(tc, formats);
   suite_add_tcase(s, tc);
