@@ -101,26 +101,36 @@ clattn_variant(paged_attention_sg16_d256 OP PAGED_ATTENTION
   LOCAL_MEM 26152 TILE BLOCK_M=8 BLOCK_N=16 LANES=16 D_MAX=256 SG=16 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=26152)
 # NVIDIA tensor-core rows (inline PTX, source only; attention_mma.clh): one
-# warp per 16 rows, K/V staged raw, so q, k, v (or the cache) must share one
-# 16-bit dtype and head_dim must be a multiple of 8. sm_80+ uses m16n8k16
-# (f16, bf16) with cp.async; sm_75+ uses m16n8k8 pairs (f16). They outrank
-# every portable row on the GPUs that can run them.
+# warp per 16 rows, K/V staged raw, so q, k, v (or the cache) must share the
+# row's 16-bit dtype and head_dim must be a multiple of 8. sm_80+ uses
+# m16n8k16 (f16, bf16) with cp.async; sm_75+ uses m16n8k8 pairs (f16). They
+# outrank every portable row on the GPUs that can run them. Prefill
+# (attention) takes 8 warps (128 rows): each K/V tile staged serves twice
+# the rows, and the H200 went from 160 to 180 TFLOP/s (docs/performance.md);
+# paged_attention keeps 4 warps, since a decode tile has G rows only and two
+# work-groups per SM keep more loads in flight.
 foreach(op attention paged_attention)
   string(TOUPPER ${op} OPU)
   if(op STREQUAL attention)
     set(paged 0)
     set(pbytes 0)
+    set(warps 8)
   else()
     set(paged 1)
     set(pbytes 1032) # double-buffered page lookups of a 64-key tile
+    set(warps 4)
   endif()
-  foreach(sm 80 75)
-    if(sm EQUAL 80)
-      set(dts F16 BF16)
-      set(prio 30)
+  math(EXPR bm "16 * ${warps}")
+  math(EXPR wg "32 * ${warps}")
+  foreach(row "80;F16;30" "80;BF16;30" "75;F16;28")
+    list(GET row 0 sm)
+    list(GET row 1 dt)
+    list(GET row 2 prio)
+    string(TOLOWER ${dt} dtl)
+    if(dt STREQUAL BF16)
+      set(bf 1)
     else()
-      set(dts F16)
-      set(prio 28)
+      set(bf 0)
     endif()
     foreach(d 64 128)
       # K and V tiles of 64 keys x (d + 8) halves, plus two flag words.
@@ -130,12 +140,12 @@ foreach(op attention paged_attention)
       else()
         set(p ${prio})
       endif()
-      clattn_variant(${op}_mma_sm${sm}_d${d} OP ${OPU}
+      clattn_variant(${op}_mma_sm${sm}_${dtl}_d${d} OP ${OPU}
         SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY
-        REQUIRES NV_PTX MIN_NV_CC ${sm} HEAD_DIM_MULTIPLE 8 DTYPES ${dts}
+        REQUIRES NV_PTX MIN_NV_CC ${sm} HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
         LOCAL_MEM ${lbytes}
-        TILE BLOCK_M=64 BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=128 MMA=${sm}
-        DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes})
+        TILE BLOCK_M=${bm} BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=${wg} MMA=${sm}
+        DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf})
     endforeach()
   endforeach()
 endforeach()

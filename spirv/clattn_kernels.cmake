@@ -16,7 +16,9 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 #   PRIORITY <n> [CLASS ANY|GPU|CPU] [REQUIRES <cap>...] [MIN_NV_CC <n>]
 #   [HEAD_DIM_MULTIPLE <n>] [DTYPES <F32|F16|BF16>...] [LOCAL_MEM <bytes>]
 #   [TILE <KEY=n>...] [DEFINES <KEY=v>...] [SPIRV_EXT <ext>...]
-#   [SPIRV_MINOR <n>] [SOURCE_ONLY])
+#   [SPIRV_MINOR <n>] [SOURCE_ONLY] [BUILD_OPTIONS <opt>...])
+# BUILD_OPTIONS (source-only rows) go to clBuildProgram as they are, e.g.
+# NVIDIA's -cl-nv-maxrregcount=N.
 # Sub-group rows (REQUIRES KHR_SUBGROUPS or INTEL_SUBGROUPS) are validated
 # against the OpenCL 2.2 environment (OpenCL 1.2's refuses the Groups
 # capability) and compiled with the full opencl-c.h (clang-15's built-in
@@ -24,7 +26,7 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 # TILE keys become both `.tile = {.KEY = n}` and `-DKEY=n`.
 function(clattn_variant name)
   cmake_parse_arguments(V "SOURCE_ONLY" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM;SPIRV_MINOR"
-                        "REQUIRES;DTYPES;TILE;DEFINES;SPIRV_EXT" ${ARGN})
+                        "REQUIRES;DTYPES;TILE;DEFINES;SPIRV_EXT;BUILD_OPTIONS" ${ARGN})
   foreach(req OP SOURCE PRIORITY)
     if(NOT DEFINED V_${req})
       message(FATAL_ERROR "clattn_variant(${name}): ${req} missing")
@@ -64,6 +66,14 @@ function(clattn_variant name)
   foreach(d ${V_DEFINES})
     string(APPEND opts " -D${d}")
   endforeach()
+  if(V_BUILD_OPTIONS)
+    if(NOT V_SOURCE_ONLY)
+      message(FATAL_ERROR "clattn_variant(${name}): BUILD_OPTIONS needs SOURCE_ONLY")
+    endif()
+    foreach(o ${V_BUILD_OPTIONS})
+      string(APPEND opts " ${o}")
+    endforeach()
+  endif()
   string(REPLACE ";" " " opts "${opts}")
   string(REPLACE ".cl" "" src_id "${V_SOURCE}")
 

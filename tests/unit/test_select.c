@@ -184,11 +184,11 @@ START_TEST(nvidia_tensor_core_rows) {
     const char *want;
   } cases[] = {
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm80_d128"},
+       "attention_mma_sm80_f16_d128"},
       {90, 1, CLATTN_OP_ATTENTION, 64, CLATTN_BF16, CLATTN_BF16,
-       "attention_mma_sm80_d64"},
+       "attention_mma_sm80_bf16_d64"},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 96, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm80_d128"},
+       "paged_attention_mma_sm80_f16_d128"},
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32, CLATTN_F32,
        "attention_generic_d128"},
       {90, 1, CLATTN_OP_ATTENTION, 100, CLATTN_F16, CLATTN_F16,
@@ -198,7 +198,7 @@ START_TEST(nvidia_tensor_core_rows) {
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F32,
        "paged_attention_generic_d128"},
       {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm75_d128"},
+       "attention_mma_sm75_f16_d128"},
       {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
        "attention_generic_d128"},
       {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
