@@ -5,7 +5,6 @@
 // against a CPU computation at the end. Tutorial: docs/embedding.md.
 #include "example_common.h"
 
-
 enum {
   B = 3,            // sequences in the batch
   HQ = 8,           // query heads
