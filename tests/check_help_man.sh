@@ -15,11 +15,11 @@ rc=0
 only_help=$(comm -23 <(printf '%s\n' "$help_opts") <(printf '%s\n' "$man_opts"))
 only_man=$(comm -13 <(printf '%s\n' "$help_opts") <(printf '%s\n' "$man_opts"))
 if [ -n "$only_help" ]; then
-  echo "FAIL: in '$name --help' but not an OPTIONS entry of $page: $(echo $only_help)"
+  echo "FAIL: in '$name --help' but not an OPTIONS entry of $page: ${only_help//$'\n'/ }"
   rc=1
 fi
 if [ -n "$only_man" ]; then
-  echo "FAIL: OPTIONS entries of $page that '$name --help' does not show: $(echo $only_man)"
+  echo "FAIL: OPTIONS entries of $page that '$name --help' does not show: ${only_man//$'\n'/ }"
   rc=1
 fi
 if ! grep -q "^\.TH .*\"clattn $version\"" "$page"; then
