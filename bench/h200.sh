@@ -32,6 +32,13 @@ if [ "$WHAT" = tests ] || [ "$WHAT" = all ]; then
     echo "$n: exit $rc ($((SECONDS - start)) s); $(grep -E 'Checks|SKIP' "$LOG/$n.log" | tail -1)"
     [ $rc -eq 0 ] || [ $rc -eq 77 ] || { fails=$((fails + 1)); grep -E ':F:|:E:' "$LOG/$n.log" | head -5; }
   done
+  for e in "$BUILD"/examples/decode_loop "$BUILD"/examples/cross_attention; do
+    [ -x "$e" ] || continue
+    "$e" >"$LOG/$(basename "$e").log" 2>&1
+    rc=$?
+    echo "example $(basename "$e"): exit $rc; $(grep -E '^clattn|max [|]err[|]|^(PASS|FAIL)$' "$LOG/$(basename "$e").log" | tr '\n' ' ')"
+    [ $rc -eq 0 ] || fails=$((fails + 1))
+  done
   "$PROBE" --device "$DEV" --selftest >"$LOG/selftest.txt" 2>&1
   echo "selftest: exit $? ($(grep -c PASS "$LOG/selftest.txt") PASS, $(grep -c FAIL "$LOG/selftest.txt") FAIL)"
   echo "device test binaries failed: $fails"
