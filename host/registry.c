@@ -102,7 +102,7 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
     return 0;
   }
   if (a->op != CLATTN_OP_ATTENTION &&
-      !(CLATTN_FLOAT_DTYPES & CLATTN_DTYPE_BIT(a->cache_dtype))) {
+      !(v->cache_dtypes & CLATTN_DTYPE_BIT(a->cache_dtype))) {
     snprintf(why, n, "cache dtype %s not supported",
              clattn_dtype_name(a->cache_dtype));
     return 0;

@@ -368,8 +368,8 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
         fill_random(s, d->k, cbytes, &pl, &rng, es) ||
         fill_random(s, d->v, cbytes, &pl, &rng, es))
       goto out;
-    clattn_cache c = {
-        d->k, 0, sb, ss, sh, o->dtype, (cl_int)P, (cl_long)d->pages, 0.0f};
+    clattn_cache c =
+        tool_cache(d->k, 0, sb, ss, sh, o->dtype, (cl_int)P, (cl_long)d->pages);
     d->kc = c;
     d->vc = c;
     d->vc.buffer = d->v;
