@@ -147,6 +147,11 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   cl_int kdt = key->dtype, vdt = val->dtype, kcdt = key_cache->dtype,
          vcdt = vc->dtype;
   scale_args ks = scale_args_of(key_cache), vs = scale_args_of(vc);
+  // Per-token-head scales: one work-item per (token, head) row, which reads
+  // the row twice (absmax, then codes) instead of every chunk's work-item
+  // reading it whole.
+  cl_int rows = ks.mode == CLATTN_SCALE_TOKEN_HEAD ||
+                (value && vs.mode == CLATTN_SCALE_TOKEN_HEAD);
   cl_int heads = p->num_kv_heads, dim = p->head_dim;
   cl_int bs = key_cache->block_size;
   cl_long nb = key_cache->num_blocks;
@@ -178,7 +183,7 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   ARG(vs.mode);
   ARG(slot_mapping.buffer); ARG(slot_mapping.offset);
   ARG(heads); ARG(dim); ARG(bs); ARG(nb);
-  ARG(p->status.buffer); ARG(st_off);
+  ARG(p->status.buffer); ARG(st_off); ARG(rows);
 #undef ARG
   if (err != CL_SUCCESS) {
     clReleaseKernel(k);
@@ -186,7 +191,7 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
                         FN ": setting kernel arguments of %s failed", v->name);
   }
   const size_t vec = v->tile.VEC > 0 ? (size_t)v->tile.VEC : 1;
-  size_t chunks = ((size_t)dim + vec - 1) / vec;
+  size_t chunks = rows ? 1 : ((size_t)dim + vec - 1) / vec;
   size_t kwg = 0;
   clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                            sizeof kwg, &kwg, NULL);

@@ -33,10 +33,9 @@ static float u2f(uint32_t u) {
 }
 
 // ---- device conversions ----------------------------------------------------
-// cl/quant.clh built from source (it is what kv_write.cl and attention.cl
-// include) with three small kernels around it.
+// The library's embedded kv_write.cl source (cl/quant.clh resolved into it,
+// as the kernels use it) built with three small kernels appended.
 static const char *const conv_kernels =
-    "#include \"quant.clh\"\n"
     "#define I size_t i = get_global_id(0) + off;\n"
     "__kernel void dec(__global const uchar *c, __global float *o, ulong off,\n"
     "                  int dt) { I o[i] = byte_to_f32(c[i], dt); }\n"
@@ -47,11 +46,13 @@ static const char *const conv_kernels =
 
 static cl_program conv_program(tu_env *e) {
   cl_int err;
-  const char *src = conv_kernels;
-  cl_program p = clCreateProgramWithSource(e->ctx, 1, &src, NULL, &err);
+  const clattn_variant *v = clattn__variant_by_name("kv_write_generic");
+  ck_assert_ptr_nonnull(v);
+  const char *src[2] = {(const char *)clattn__source(v->source_index)->text,
+                        conv_kernels};
+  cl_program p = clCreateProgramWithSource(e->ctx, 2, src, NULL, &err);
   ck_assert_int_eq(err, CL_SUCCESS);
-  err = clBuildProgram(p, 1, &e->device, "-I " CLATTN_SOURCE_DIR "/cl", NULL,
-                       NULL);
+  err = clBuildProgram(p, 1, &e->device, "", NULL, NULL);
   if (err != CL_SUCCESS) {
     char log[8192] = "";
     clGetProgramBuildInfo(p, e->device, CL_PROGRAM_BUILD_LOG, sizeof log, log,
