@@ -252,6 +252,24 @@ int clattn__disk_cache_store(clattn_context ctx, const char *key,
                              const unsigned char *binary, size_t size);
 
 #define CLATTN_DTYPE_BIT(d) (1u << (unsigned)(d))
+
+// A cache descriptor with the scale fields of CLATTN_CACHE_INIT (per-tensor
+// scale 1), for the tools and tests.
+static inline clattn_cache clattn__cache(cl_mem buf, cl_ulong off, cl_long sb,
+                                         cl_long ss, cl_long sh,
+                                         clattn_dtype dt, cl_int bs,
+                                         cl_long nb) {
+  clattn_cache c = CLATTN_CACHE_INIT;
+  c.buffer = buf;
+  c.offset = off;
+  c.stride_block = sb;
+  c.stride_slot = ss;
+  c.stride_head = sh;
+  c.dtype = dt;
+  c.block_size = bs;
+  c.num_blocks = nb;
+  return c;
+}
 #define CLATTN_FLOAT_DTYPES                                                   \
   (CLATTN_DTYPE_BIT(CLATTN_F32) | CLATTN_DTYPE_BIT(CLATTN_F16) |              \
    CLATTN_DTYPE_BIT(CLATTN_BF16))

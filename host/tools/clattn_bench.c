@@ -437,8 +437,8 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
         fill_random(s, d->k, cbytes, &cpl, &rng, ces) ||
         fill_random(s, d->v, cbytes, &cpl, &rng, ces))
       goto out;
-    clattn_cache c = tool_cache(d->k, 0, sb, ss, sh, o->cache_dtype, (cl_int)P,
-                                (cl_long)d->pages);
+    clattn_cache c = clattn__cache(d->k, 0, sb, ss, sh, o->cache_dtype,
+                                   (cl_int)P, (cl_long)d->pages);
     if (quant) {
       const size_t n = o->scale_mode == CLATTN_SCALE_TOKEN_HEAD
                            ? (size_t)(d->pages * P * HK)

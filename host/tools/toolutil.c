@@ -345,17 +345,3 @@ int tool_parse_int(const char *s, long long lo, long long hi, long long *out) {
   *out = v;
   return 0;
 }
-
-clattn_cache tool_cache(cl_mem buf, cl_ulong off, cl_long sb, cl_long ss,
-                        cl_long sh, clattn_dtype dt, cl_int bs, cl_long nb) {
-  clattn_cache c = CLATTN_CACHE_INIT;
-  c.buffer = buf;
-  c.offset = off;
-  c.stride_block = sb;
-  c.stride_slot = ss;
-  c.stride_head = sh;
-  c.dtype = dt;
-  c.block_size = bs;
-  c.num_blocks = nb;
-  return c;
-}

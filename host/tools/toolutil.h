@@ -76,9 +76,6 @@ double tool_load(const void *base, clattn_dtype dt, size_t i);
 // "f32"/"f16"/"bf16" -> dtype; returns 0 on success.
 int tool_parse_dtype(const char *s, clattn_dtype *dt);
 const char *tool_dtype_name(clattn_dtype dt); // lower case, as parsed
-// A cache descriptor with the scale fields of CLATTN_CACHE_INIT.
-clattn_cache tool_cache(cl_mem buf, cl_ulong off, cl_long sb, cl_long ss,
-                        cl_long sh, clattn_dtype dt, cl_int bs, cl_long nb);
 
 // ---- parsing -------------------------------------------------------------
 // Strict integer parsing; returns 0 on success.

@@ -368,17 +368,3 @@ clattn_buffer tu_buffer(const tu_buf *b) {
   clattn_buffer x = {b->mem, TU_GUARD};
   return x;
 }
-
-clattn_cache tu_cache(cl_mem buf, cl_ulong off, cl_long sb, cl_long ss,
-                      cl_long sh, clattn_dtype dt, cl_int bs, cl_long nb) {
-  clattn_cache c = CLATTN_CACHE_INIT;
-  c.buffer = buf;
-  c.offset = off;
-  c.stride_block = sb;
-  c.stride_slot = ss;
-  c.stride_head = sh;
-  c.dtype = dt;
-  c.block_size = bs;
-  c.num_blocks = nb;
-  return c;
-}

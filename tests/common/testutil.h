@@ -105,9 +105,6 @@ int tu_buf_poison(tu_env *e, tu_buf *b);
 size_t tu_buf_download(tu_env *e, tu_buf *b);
 clattn_tensor tu_tensor(const tu_buf *b, clattn_dtype dt, cl_long s0,
                         cl_long s1);
-// A cache descriptor with the scale fields of CLATTN_CACHE_INIT.
-clattn_cache tu_cache(cl_mem buf, cl_ulong off, cl_long sb, cl_long ss,
-                      cl_long sh, clattn_dtype dt, cl_int bs, cl_long nb);
 clattn_buffer tu_buffer(const tu_buf *b);
 
 #endif // CLATTN_TESTUTIL_H

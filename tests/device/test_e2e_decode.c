@@ -152,7 +152,7 @@ START_TEST(test_decode) {
   }
   tu_buf *pvc = shared ? &bkc : &bvc;
   clattn_cache kc =
-      tu_cache(bkc.mem, tu_off(&bkc), sb, ss, sh, dt, bs, num_blocks);
+      clattn__cache(bkc.mem, tu_off(&bkc), sb, ss, sh, dt, bs, num_blocks);
   clattn_cache vc = kc;
   vc.buffer = pvc->mem;
   vc.offset = tu_off(pvc) + voff;

@@ -292,9 +292,10 @@ static void run_kv(tu_env *e, const qkv_case *k, tu_rng *r) {
     ck_assert(!tu_buf_alloc(e, &scl[kv], nscale, 4));
     ck_assert(!tu_buf_poison(e, &scl[kv]));
     tscale[kv] = tensor_scale(k->cache_dt, r);
-    c[kv] = tu_cache(cache[kv].mem, tu_off(&cache[kv]), (cl_long)BS * H * D,
-                     k->hnd ? D : (cl_long)H * D, k->hnd ? (cl_long)BS * D : D,
-                     k->cache_dt, BS, k->blocks);
+    c[kv] =
+        clattn__cache(cache[kv].mem, tu_off(&cache[kv]), (cl_long)BS * H * D,
+                      k->hnd ? D : (cl_long)H * D, k->hnd ? (cl_long)BS * D : D,
+                      k->cache_dt, BS, k->blocks);
     c[kv].scale_mode = k->mode;
     if (k->mode == CLATTN_SCALE_TENSOR) {
       c[kv].scale = tscale[kv];
@@ -599,7 +600,7 @@ static void run_qpa(tu_env *e, const qpa_case *c, tu_rng *r, double *worst_a,
   ck_assert(!tu_buf_upload(e, &bsk));
 
   clattn_cache kc =
-      tu_cache(bkc.mem, tu_off(&bkc), sb, ss, sh, c->cache_dt, BS, NB);
+      clattn__cache(bkc.mem, tu_off(&bkc), sb, ss, sh, c->cache_dt, BS, NB);
   clattn_cache vc;
   kc.scale_mode = c->mode;
   kc.scale = ts[0];
@@ -781,8 +782,8 @@ START_TEST(bad_scale_arguments) {
     ((int64_t *)slots.host)[i] = i;
   ck_assert(!tu_buf_upload(e, &slots));
   clattn_tensor key = tu_tensor(&src, CLATTN_F32, (cl_long)H * D, D);
-  clattn_cache good = tu_cache(kc.mem, tu_off(&kc), (cl_long)BS * H * D,
-                               (cl_long)H * D, D, CLATTN_FP8_E4M3, BS, NB);
+  clattn_cache good = clattn__cache(kc.mem, tu_off(&kc), (cl_long)BS * H * D,
+                                    (cl_long)H * D, D, CLATTN_FP8_E4M3, BS, NB);
   good.scale_mode = CLATTN_SCALE_TOKEN_HEAD;
   good.scales = tu_buffer(&sc);
   good.scale_stride_block = (cl_long)BS * H;
