@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The GPU run (issues 2-5) on a machine with NVIDIA's OpenCL: points the ICD
+# The GPU run (issues 2-5, 7) on a machine with NVIDIA's OpenCL: points the ICD
 # loader at NVIDIA's driver, runs every device test binary there, then the
 # benchmark shapes beside PyTorch SDPA and a copy ceiling, in one run.
 # Usage: bench/h200.sh BUILD_DIR [tests|bench|all]   (logs under $OUT or /tmp)
@@ -49,6 +49,13 @@ if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
   B kv_write --batch 1 --seqlen-q 65536 --kv-heads 8 --head-dim 128 --dtype f16 --page-size 16
   B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16
   B paged_attention --batch 1 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 32768 --head-dim 128 --dtype f16 --page-size 16
+  # Quantized KV caches (issue 7): each line runs the cache dtypes in turn on
+  # one shape; f16 first, as the baseline of the same run.
+  B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype f16,fp8_e4m3,fp8_e5m2,i8
+  B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype fp8_e4m3,i8 --scale-mode token-head
+  B paged_attention --batch 1 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 32768 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype f16,fp8_e4m3
+  B kv_write --seqlen-q 65536 --kv-heads 8 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype f16,fp8_e4m3,i8
+  B kv_write --seqlen-q 65536 --kv-heads 8 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype fp8_e4m3 --scale-mode token-head
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16 --causal
   B attention --batch 8 --heads 32 --kv-heads 8 --seqlen-q 4096 --head-dim 128 --dtype f16

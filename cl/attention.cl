@@ -165,12 +165,15 @@ ATT_INLINE void page_lookup(__local int *kblk, __local int *kslot,
 // Stages keys kb .. kb + BLOCK_N - 1 of K or V as f32; rows past k_len (or
 // on a bad page) and columns past head_dim read as 0. Packed (PAGED=0): row
 // j sits at off + (k0 + kb + j) * s0 + kvh * s1; paged: at off + block * s0
-// + slot * s1 + kvh * s2.
+// + slot * s1 + kvh * s2, times its per-token-head scale at sc + block *
+// sc_s0 + slot * sc_s1 + kvh * sc_s2 when sc_mode is SCALE_TOKEN_HEAD
+// (per-tensor scales are folded into the scores and the output instead).
 ATT_INLINE void load_kv_tile(__local float4 *dst, const __global uchar *src,
-                             int dt, float dq, long off, long s0, long s1,
-                             long s2, int kvh, long kb, long k0, long k_len,
-                             int head_dim, int dch, int tid,
-                             const __local int *kblk,
+                             int dt, long off, long s0, long s1, long s2,
+                             const __global float *sc, long sc_s0,
+                             long sc_s1, long sc_s2, int sc_mode, int kvh,
+                             long kb, long k0, long k_len, int head_dim,
+                             int dch, int tid, const __local int *kblk,
                              const __local int *kslot) {
   int e;
   for (e = tid; e < BLOCK_N * CH; e += WG) {
@@ -178,13 +181,16 @@ ATT_INLINE void load_kv_tile(__local float4 *dst, const __global uchar *src,
     float4 x = (float4)(0.0f);
 #if PAGED
     const int pb = kblk[j];
-    if ((pb >= 0) & (c < dch))
+    if ((pb >= 0) & (c < dch)) {
       x = ld4_kv(src, dt, off + pb * s0 + kslot[j] * s1 + kvh * s2 + 4 * c,
-                 head_dim - 4 * c, dq);
+                 head_dim - 4 * c);
+      if (sc_mode == SCALE_TOKEN_HEAD)
+        x *= sc[pb * sc_s0 + kslot[j] * sc_s1 + kvh * sc_s2];
+    }
 #else
     if ((kb + j < k_len) & (c < dch))
       x = ld4_kv(src, dt, off + (k0 + kb + j) * s0 + kvh * s1 + 4 * c,
-                 head_dim - 4 * c, dq);
+                 head_dim - 4 * c);
 #endif
     dst[j * KS4 + c] = x;
   }
@@ -193,8 +199,12 @@ ATT_INLINE void load_kv_tile(__local float4 *dst, const __global uchar *src,
 __kernel __attribute__((reqd_work_group_size(LX, LY, 1))) void
 attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
           const __global uchar *k, ulong k_off, long k_s0, long k_s1, long k_s2,
-          int k_dt, float k_scale, const __global uchar *v, ulong v_off,
-          long v_s0, long v_s1, long v_s2, int v_dt, float v_scale,
+          int k_dt, float k_scale, const __global float *k_sc, ulong k_sc_off,
+          long k_sc_s0, long k_sc_s1, long k_sc_s2, int k_sc_mode,
+          const __global uchar *v, ulong v_off, long v_s0, long v_s1,
+          long v_s2, int v_dt, float v_scale, const __global float *v_sc,
+          ulong v_sc_off, long v_sc_s0, long v_sc_s1, long v_sc_s2,
+          int v_sc_mode,
           const __global int *cu_q, ulong cu_q_off, const __global int *kinfo,
           ulong kinfo_off, const __global int *bt, ulong bt_off, long bt_stride,
           int max_blocks, int block_size, long num_blocks, __global uchar *out,
@@ -232,6 +242,16 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
   __global uint *st = status ? status + status_off : 0;
   cu_q += cu_q_off;
   kinfo += kinfo_off;
+  // Per-tensor dequant scales (host value or one f32 in a buffer) are folded
+  // into the score scale (K) and the output (V); per-token-head scales are
+  // applied to each staged row.
+  if (k_sc)
+    k_sc += k_sc_off;
+  if (v_sc)
+    v_sc += v_sc_off;
+  const float ks = k_sc_mode == SCALE_TENSOR_BUFFER ? k_sc[0] : k_scale;
+  const float vs = v_sc_mode == SCALE_TENSOR_BUFFER ? v_sc[0] : v_scale;
+  const float qk_scale = scale * ks;
 
   // Work-group-wide checks: cu_seqlens_q as a whole (the block -> sequence
   // search needs it monotone) and whether sub-groups are exactly rows.
@@ -345,8 +365,9 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
 
   for (tile = t_beg; tile < t_end; tile++) {
     const long kb = lo_a + tile * BLOCK_N;
-    load_kv_tile(kv_s, k, k_dt, k_scale, (long)k_off, k_s0, k_s1, k_s2, kvh, kb,
-                 k0, k_len, head_dim, dch, tid, kblk_s, kslot_s);
+    load_kv_tile(kv_s, k, k_dt, (long)k_off, k_s0, k_s1, k_s2, k_sc, k_sc_s0,
+                 k_sc_s1, k_sc_s2, k_sc_mode, kvh, kb, k0, k_len, head_dim, dch,
+                 tid, kblk_s, kslot_s);
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // Scores of this work-item's keys j = lane + i * LANES.
@@ -377,7 +398,7 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
     for (i = 0; i < NJ; i++) {
       const int jj = lane + i * LANES;
       const long kj = kb + jj;
-      float x = sc[i] * scale;
+      float x = sc[i] * qk_scale;
       if (softcap > 0.0f)
         x = softcap * tanh(x / softcap);
       x -= slope * (float)(kj > p ? kj - p : p - kj);
@@ -394,8 +415,9 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
     barrier(CLK_LOCAL_MEM_FENCE);
 
     // V tile into the same buffer; meanwhile, the online softmax update.
-    load_kv_tile(kv_s, v, v_dt, v_scale, (long)v_off, v_s0, v_s1, v_s2, kvh, kb,
-                 k0, k_len, head_dim, dch, tid, kblk_s, kslot_s);
+    load_kv_tile(kv_s, v, v_dt, (long)v_off, v_s0, v_s1, v_s2, v_sc, v_sc_s0,
+                 v_sc_s1, v_sc_s2, v_sc_mode, kvh, kb, k0, k_len, head_dim, dch,
+                 tid, kblk_s, kslot_s);
     float mt = pmax;
 #if LANES > 1
 #if SG > 0
@@ -488,7 +510,7 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
     for (i = 0; i < NC; i++) {
       const int c = lane + i * LANES;
       if (c < dch)
-        stf4_tail(w + 2 + 4 * c, head_dim - 4 * c, o[i]);
+        stf4_tail(w + 2 + 4 * c, head_dim - 4 * c, o[i] * vs);
     }
   } else if (row_ok) {
     if (sinks) {
@@ -501,7 +523,7 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
         o[i] *= a;
       m_run = mf;
     }
-    const float inv = l_run > 0.0f ? 1.0f / l_run : 0.0f;
+    const float inv = l_run > 0.0f ? vs / l_run : 0.0f;
     const long ob = (long)o_off + tq * o_s0 + h * o_s1;
     for (i = 0; i < NC; i++) {
       const int c = lane + i * LANES;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // kv_write: scatters key/value rows [tokens, kv_heads, dim] into paged caches
-// through an int64 slot mapping. -D VEC=1|4 (elements per work-item; 4 needs
-// dim % 4 == 0). Launch: global (ceil(dim/VEC) * kv_heads, tokens), any local.
-#include "common.clh"
+// through an int64 slot mapping, quantizing into FP8/I8 caches (quant.clh).
+// -D VEC=1|4 (elements per load; 4 needs dim % 4 == 0). Launch: global
+// (ceil(dim/VEC) * kv_heads, tokens), or (kv_heads, tokens) when `rows` is
+// set (one work-item per row: per-token-head scales), any local.
+#include "quant.clh"
 
 #ifndef VEC
 #define VEC 1
@@ -28,24 +30,87 @@ CL_INLINE void write_chunk(const __global uchar *src, int src_dt, long si,
 #endif
 }
 
+// The inverse scale of one (token, head) row of a quantized cache: per
+// tensor from the host (inv, already 1/scale) or from scale buffer sc; per
+// token-head from the row's absmax over its finite elements, which the
+// work-item of chunk 0 also stores at sc + sc_i.
+CL_INLINE float row_inv_scale(const __global uchar *src, int src_dt, long si,
+                              int dim, int dst_dt, float inv, int mode,
+                              __global float *sc, long sc_i, int chunk0) {
+  if (mode == SCALE_TENSOR)
+    return inv;
+  if (mode == SCALE_TENSOR_BUFFER)
+    return recip_rn(sc[0]);
+  float am = 0.0f;
+  int d;
+  for (d = 0; d < dim; d++) {
+    const float x = ld_elem(src, src_dt, si + d);
+    am = fmax(am, isfinite(x) ? fabs(x) : 0.0f);
+  }
+  const float s = fmax(am * quant_inv_max(dst_dt), FLT_MIN);
+  if (chunk0)
+    sc[sc_i] = s;
+  return recip_rn(s);
+}
+
+// One VEC-wide chunk of a row into a quantized cache: code(x * inv).
+CL_INLINE void quant_chunk(const __global uchar *src, int src_dt, long si,
+                           __global uchar *dst, int dst_dt, long di,
+                           float inv) {
+#if VEC == 4
+  const float4 x = ld4_elem(src, src_dt, si) * inv;
+  vstore4((uchar4)(f32_to_byte(x.s0, dst_dt), f32_to_byte(x.s1, dst_dt),
+                   f32_to_byte(x.s2, dst_dt), f32_to_byte(x.s3, dst_dt)),
+          0, dst + di);
+#else
+  dst[di] = f32_to_byte(ld_elem(src, src_dt, si) * inv, dst_dt);
+#endif
+}
+
+// Chunks c0, c0 + VEC, ... below c_end of one row into one cache, whatever
+// its dtype. row_si is the row's first source element (the absmax pass of
+// per-token-head scales reads the whole row).
+CL_INLINE void put(const __global uchar *src, int src_dt, long row_si, long c0,
+                   long c_end, int dim, __global uchar *dst, int dst_dt,
+                   long di, float inv, int mode, __global float *sc,
+                   long sc_i) {
+  long c;
+  if (dst_dt <= DT_BF16) {
+    for (c = c0; c < c_end; c += VEC)
+      write_chunk(src, src_dt, row_si + c, dst, dst_dt, di + c);
+    return;
+  }
+  const float r = row_inv_scale(src, src_dt, row_si, dim, dst_dt, inv, mode,
+                                sc, sc_i, c0 == 0);
+  for (c = c0; c < c_end; c += VEC)
+    quant_chunk(src, src_dt, row_si + c, dst, dst_dt, di + c, r);
+}
+
+// Per cache: kc_inv is 1/scale of SCALE_TENSOR, kc_sc (with its offset and
+// block/slot/head strides) the scale buffer of the other modes.
 __kernel void kv_write(
     const __global uchar *key, ulong key_off, long key_st_tok, long key_st_head,
     int key_dt, const __global uchar *val, ulong val_off, long val_st_tok,
     long val_st_head, int val_dt, __global uchar *kc, ulong kc_off,
-    long kc_sb, long kc_ss, long kc_sh, int kc_dt, __global uchar *vc,
-    ulong vc_off, long vc_sb, long vc_ss, long vc_sh, int vc_dt,
+    long kc_sb, long kc_ss, long kc_sh, int kc_dt, float kc_inv,
+    __global float *kc_sc, ulong kc_sc_off, long kc_sc_sb, long kc_sc_ss,
+    long kc_sc_sh, int kc_mode, __global uchar *vc, ulong vc_off, long vc_sb,
+    long vc_ss, long vc_sh, int vc_dt, float vc_inv, __global float *vc_sc,
+    ulong vc_sc_off, long vc_sc_sb, long vc_sc_ss, long vc_sc_sh, int vc_mode,
     const __global long *slots, ulong slot_off, int heads, int dim,
-    int block_size, long num_blocks, __global uint *status, ulong status_off) {
-  const long chunks = (dim + VEC - 1) / VEC;
+    int block_size, long num_blocks, __global uint *status, ulong status_off,
+    int rows) {
+  const long chunks = rows ? 1 : (dim + VEC - 1) / VEC;
   const long gx = get_global_id(0);
   const long t = get_global_id(1);
   if (gx >= chunks * heads)
     return;
   const long h = gx / chunks;
   const long c = (gx - h * chunks) * VEC;
+  const long c_end = rows ? dim : c + VEC;
   const long slot = slots[slot_off + t];
   if (slot < 0)
-    return; // padding token
+    return; // padding token: nothing written, scales included
   const long block = slot / block_size;
   if (block >= num_blocks) {
     if (gx == 0)
@@ -53,10 +118,17 @@ __kernel void kv_write(
     return;
   }
   const long off = slot - block * block_size;
-  write_chunk(key, key_dt, (long)key_off + t * key_st_tok + h * key_st_head + c,
-              kc, kc_dt, (long)kc_off + block * kc_sb + off * kc_ss + h * kc_sh + c);
-  if (val)
-    write_chunk(val, val_dt,
-                (long)val_off + t * val_st_tok + h * val_st_head + c, vc, vc_dt,
-                (long)vc_off + block * vc_sb + off * vc_ss + h * vc_sh + c);
+  if (kc_sc)
+    kc_sc += kc_sc_off;
+  put(key, key_dt, (long)key_off + t * key_st_tok + h * key_st_head, c, c_end,
+      dim, kc, kc_dt, (long)kc_off + block * kc_sb + off * kc_ss + h * kc_sh,
+      kc_inv, kc_mode, kc_sc, block * kc_sc_sb + off * kc_sc_ss + h * kc_sc_sh);
+  if (val) {
+    if (vc_sc)
+      vc_sc += vc_sc_off;
+    put(val, val_dt, (long)val_off + t * val_st_tok + h * val_st_head, c,
+        c_end, dim, vc, vc_dt,
+        (long)vc_off + block * vc_sb + off * vc_ss + h * vc_sh, vc_inv,
+        vc_mode, vc_sc, block * vc_sc_sb + off * vc_sc_ss + h * vc_sc_sh);
+  }
 }

@@ -4,11 +4,16 @@
 # module. Rows of an op are tried by PRIORITY, highest first; the portable
 # row (PRIORITY 0, no REQUIRES) must exist for every op.
 
+# Cache dtypes of the kv_write and paged_attention rows: the float ones and
+# the quantized ones (software FP8/I8 conversion, cl/quant.clh).
+set(KV_CACHE F32 F16 BF16 FP8_E4M3 FP8_E5M2 I8)
+
 # ---- kv_write -----------------------------------------------------------------
 clattn_variant(kv_write_generic OP KV_WRITE SOURCE kv_write.cl PRIORITY 0
-  TILE VEC=1)
+  CACHE_DTYPES ${KV_CACHE} TILE VEC=1)
 clattn_variant(kv_write_vec4 OP KV_WRITE SOURCE kv_write.cl PRIORITY 10
-  HEAD_DIM_MULTIPLE 4 TILE VEC=4)
+  HEAD_DIM_MULTIPLE 4 CACHE_DTYPES ${KV_CACHE}
+  TILE VEC=4)
 
 # ---- attention / paged_attention ------------------------------------------------
 # One entry point (attention.cl) for both ops, PAGED=0|1; attention_merge is
@@ -47,31 +52,38 @@ clattn_variant(attention_cpu_d256 OP ATTENTION
   DEFINES PAGED=0 LOCAL_BYTES=71304)
 clattn_variant(paged_attention_generic_d64 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 2
-  LOCAL_MEM 26952 TILE BLOCK_M=16 BLOCK_N=64 LANES=8 D_MAX=64 SG=0 WG=128
+  LOCAL_MEM 26952 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=16 BLOCK_N=64 LANES=8 D_MAX=64 SG=0 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=26952)
 clattn_variant(paged_attention_generic_d128 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 1
-  LOCAL_MEM 28232 TILE BLOCK_M=16 BLOCK_N=32 LANES=8 D_MAX=128 SG=0 WG=128
+  LOCAL_MEM 28232 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=16 BLOCK_N=32 LANES=8 D_MAX=128 SG=0 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=28232)
 clattn_variant(paged_attention_generic_d256 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 0
-  LOCAL_MEM 26120 TILE BLOCK_M=16 BLOCK_N=8 LANES=8 D_MAX=256 SG=0 WG=128
+  LOCAL_MEM 26120 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=16 BLOCK_N=8 LANES=8 D_MAX=256 SG=0 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=26120)
 clattn_variant(paged_attention_small_d256 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY -1
-  LOCAL_MEM 12824 TILE BLOCK_M=4 BLOCK_N=8 LANES=8 D_MAX=256 SG=0 WG=32
+  LOCAL_MEM 12824 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=4 BLOCK_N=8 LANES=8 D_MAX=256 SG=0 WG=32
   DEFINES PAGED=1 LOCAL_BYTES=12824)
 clattn_variant(paged_attention_cpu_d64 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 22 CLASS CPU
-  LOCAL_MEM 35464 TILE BLOCK_M=32 BLOCK_N=64 LANES=4 D_MAX=64 SG=0 WG=128
+  LOCAL_MEM 35464 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=32 BLOCK_N=64 LANES=4 D_MAX=64 SG=0 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=35464)
 clattn_variant(paged_attention_cpu_d128 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 21 CLASS CPU
-  LOCAL_MEM 60040 TILE BLOCK_M=32 BLOCK_N=64 LANES=4 D_MAX=128 SG=0 WG=128
+  LOCAL_MEM 60040 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=32 BLOCK_N=64 LANES=4 D_MAX=128 SG=0 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=60040)
 clattn_variant(paged_attention_cpu_d256 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 20 CLASS CPU
-  LOCAL_MEM 71560 TILE BLOCK_M=32 BLOCK_N=32 LANES=4 D_MAX=256 SG=0 WG=128
+  LOCAL_MEM 71560 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=32 BLOCK_N=32 LANES=4 D_MAX=256 SG=0 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=71560)
 # Sub-group rows (cl_khr_subgroups): one 16-wide sub-group per row does the
 # row's reductions; on CPUs the CPU rows outrank them, on GPUs they outrank
@@ -90,15 +102,18 @@ clattn_variant(attention_sg16_d256 OP ATTENTION
   DEFINES PAGED=0 LOCAL_BYTES=26024)
 clattn_variant(paged_attention_sg16_d64 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 12 REQUIRES KHR_SUBGROUPS
-  LOCAL_MEM 22696 TILE BLOCK_M=8 BLOCK_N=64 LANES=16 D_MAX=64 SG=16 WG=128
+  LOCAL_MEM 22696 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=8 BLOCK_N=64 LANES=16 D_MAX=64 SG=16 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=22696)
 clattn_variant(paged_attention_sg16_d128 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 11 REQUIRES KHR_SUBGROUPS
-  LOCAL_MEM 22952 TILE BLOCK_M=8 BLOCK_N=32 LANES=16 D_MAX=128 SG=16 WG=128
+  LOCAL_MEM 22952 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=8 BLOCK_N=32 LANES=16 D_MAX=128 SG=16 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=22952)
 clattn_variant(paged_attention_sg16_d256 OP PAGED_ATTENTION
   SOURCE attention.cl PRIORITY 10 REQUIRES KHR_SUBGROUPS
-  LOCAL_MEM 26152 TILE BLOCK_M=8 BLOCK_N=16 LANES=16 D_MAX=256 SG=16 WG=128
+  LOCAL_MEM 26152 CACHE_DTYPES ${KV_CACHE}
+  TILE BLOCK_M=8 BLOCK_N=16 LANES=16 D_MAX=256 SG=16 WG=128
   DEFINES PAGED=1 LOCAL_BYTES=26152)
 # NVIDIA tensor-core rows (inline PTX, source only; attention_mma.clh): one
 # warp per 16 rows, K/V staged raw, so q, k, v (or the cache) must share the
@@ -153,6 +168,7 @@ foreach(op attention paged_attention)
       clattn_variant(${op}_mma_sm${sm}_${dtl}_d${d} OP ${OPU}
         SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY
         REQUIRES NV_PTX MIN_NV_CC ${sm} HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
+        CACHE_DTYPES ${dt}
         LOCAL_MEM ${lbytes}
         TILE BLOCK_M=${bm} BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=${wg} MMA=${sm}
         DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf} KBUF=${kbuf})

@@ -188,9 +188,14 @@ int main(void) {
          clattn_version_string(), ooo ? "out-of-order" : "in-order", variant,
          format);
 
-  const clattn_cache kc = {
-      dcache, 0,   (cl_long)BS * H * D, (cl_long)H * D, D, CLATTN_F16, BS,
-      NB,     0.0f};
+  // Designated fields; the rest (scales of quantized caches) stay zero.
+  const clattn_cache kc = {.buffer = dcache,
+                           .stride_block = (cl_long)BS * H * D,
+                           .stride_slot = (cl_long)H * D,
+                           .stride_head = D,
+                           .dtype = CLATTN_F16,
+                           .block_size = BS,
+                           .num_blocks = NB};
   clattn_cache vc = kc;
   vc.offset = (cl_ulong)cache_elems;
 

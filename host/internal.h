@@ -104,6 +104,7 @@ typedef struct clattn_variant {
   int min_nv_cc;               // 0 = any
   int head_dim_multiple;       // head_dim % this == 0 (1 = any)
   unsigned dtypes;             // bit (1 << clattn_dtype) of accepted q/in dtypes
+  unsigned cache_dtypes;       // the same for the KV cache (kv_write, paged)
   size_t local_mem;            // bytes of __local the kernel declares
   clattn_tile tile;
   const char *build_options;   // "-DBLOCK_M=32 ..." (same for both formats)
@@ -236,6 +237,11 @@ clattn_status clattn__check_cache(clattn_context ctx, const char *fn,
                                   const char *arg, const clattn_cache *c,
                                   cl_long heads, cl_long dim,
                                   unsigned allowed_dtypes);
+// Checks the scale fields of a cache that clattn__check_cache accepted:
+// scale_mode, the per-tensor value, scale_dtype and the scale buffer's view.
+clattn_status clattn__check_cache_scales(clattn_context ctx, const char *fn,
+                                         const char *arg, const clattn_cache *c,
+                                         cl_long heads);
 
 // ---- program binary cache on disk (cache.c) ---------------------------------
 // Both return 0 on success. The key covers device name, driver, variant,
@@ -246,8 +252,29 @@ int clattn__disk_cache_store(clattn_context ctx, const char *key,
                              const unsigned char *binary, size_t size);
 
 #define CLATTN_DTYPE_BIT(d) (1u << (unsigned)(d))
+
+// A cache descriptor with the scale fields of CLATTN_CACHE_INIT (per-tensor
+// scale 1), for the tools and tests.
+static inline clattn_cache clattn__cache(cl_mem buf, cl_ulong off, cl_long sb,
+                                         cl_long ss, cl_long sh,
+                                         clattn_dtype dt, cl_int bs,
+                                         cl_long nb) {
+  clattn_cache c = CLATTN_CACHE_INIT;
+  c.buffer = buf;
+  c.offset = off;
+  c.stride_block = sb;
+  c.stride_slot = ss;
+  c.stride_head = sh;
+  c.dtype = dt;
+  c.block_size = bs;
+  c.num_blocks = nb;
+  return c;
+}
 #define CLATTN_FLOAT_DTYPES                                                   \
   (CLATTN_DTYPE_BIT(CLATTN_F32) | CLATTN_DTYPE_BIT(CLATTN_F16) |              \
    CLATTN_DTYPE_BIT(CLATTN_BF16))
+#define CLATTN_QUANT_DTYPES                                                    \
+  (CLATTN_DTYPE_BIT(CLATTN_FP8_E4M3) | CLATTN_DTYPE_BIT(CLATTN_FP8_E5M2) |     \
+   CLATTN_DTYPE_BIT(CLATTN_I8))
 
 #endif // CLATTN_HOST_INTERNAL_H

@@ -102,15 +102,9 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
     return 0;
   }
   if (a->op != CLATTN_OP_ATTENTION &&
-      !(CLATTN_FLOAT_DTYPES & CLATTN_DTYPE_BIT(a->cache_dtype))) {
+      !(v->cache_dtypes & CLATTN_DTYPE_BIT(a->cache_dtype))) {
     snprintf(why, n, "cache dtype %s not supported",
              clattn_dtype_name(a->cache_dtype));
-    return 0;
-  }
-  if (v->tile.MMA && a->op != CLATTN_OP_ATTENTION &&
-      a->cache_dtype != a->dtype) {
-    snprintf(why, n, "tensor-core row: cache dtype %s is not the q dtype %s",
-             clattn_dtype_name(a->cache_dtype), clattn_dtype_name(a->dtype));
     return 0;
   }
   cl_ulong lmem = (c->unknown & CLATTN_UNK_LOCAL_MEM) ? ASSUMED_LOCAL_MEM

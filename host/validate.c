@@ -4,6 +4,9 @@
 // CL_MEM_SIZE before anything is enqueued; each failure names the argument.
 #include "internal.h"
 
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef unsigned __int128 u128;
@@ -154,4 +157,63 @@ clattn_status clattn__check_cache(clattn_context ctx, const char *fn,
              (u128)(heads - 1) * (u128)c->stride_head + (u128)dim;
   return check_extent(ctx, fn, arg, c->buffer, end,
                       clattn__dtype_size(c->dtype));
+}
+
+clattn_status clattn__check_cache_scales(clattn_context ctx, const char *fn,
+                                         const char *arg, const clattn_cache *c,
+                                         cl_long heads) {
+  const int quant = !(CLATTN_FLOAT_DTYPES & CLATTN_DTYPE_BIT(c->dtype));
+  if (c->scale_mode < CLATTN_SCALE_TENSOR ||
+      c->scale_mode > CLATTN_SCALE_TOKEN_HEAD)
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        "%s: %s scale_mode %d is not 0 (tensor), 1 (tensor "
+                        "buffer) or 2 (token-head)",
+                        fn, arg, (int)c->scale_mode);
+  if (!quant) {
+    if (c->scale_mode != CLATTN_SCALE_TENSOR)
+      return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                          "%s: %s scale_mode %d needs an fp8/i8 cache; a %s "
+                          "cache takes 0 (tensor, ignored)",
+                          fn, arg, (int)c->scale_mode,
+                          clattn_dtype_name(c->dtype));
+    return CLATTN_SUCCESS;
+  }
+  if (c->scale_mode == CLATTN_SCALE_TENSOR) {
+    // A positive normal f32 (or 0 = 1): its reciprocal is then finite.
+    if (!isfinite(c->scale) || c->scale < 0.0f ||
+        (c->scale != 0.0f && c->scale < FLT_MIN))
+      return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                          "%s: %s scale (%g) must be finite and >= %g, the "
+                          "smallest normal f32 (0 = 1)",
+                          fn, arg, (double)c->scale, (double)FLT_MIN);
+    return CLATTN_SUCCESS;
+  }
+  if (c->scale_dtype != CLATTN_F32)
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        "%s: %s scale_dtype %s (%d) is not accepted (f32 "
+                        "only)",
+                        fn, arg, clattn_dtype_name(c->scale_dtype),
+                        (int)c->scale_dtype);
+  char name[96];
+  snprintf(name, sizeof name, "%s scales", arg);
+  if (!c->scales.buffer)
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        "%s: %s buffer is NULL (scale_mode %d needs it)", fn,
+                        name, (int)c->scale_mode);
+  if (c->scale_mode == CLATTN_SCALE_TENSOR_BUFFER)
+    return check_extent(ctx, fn, name, c->scales.buffer,
+                        (u128)c->scales.offset + 1, sizeof(cl_float));
+  if (c->scale_stride_block < 0 || c->scale_stride_slot < 0 ||
+      c->scale_stride_head < 0)
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        "%s: %s strides (block %lld, slot %lld, head %lld) "
+                        "must be >= 0",
+                        fn, name, (long long)c->scale_stride_block,
+                        (long long)c->scale_stride_slot,
+                        (long long)c->scale_stride_head);
+  u128 end = (u128)c->scales.offset +
+             (u128)(c->num_blocks - 1) * (u128)c->scale_stride_block +
+             (u128)(c->block_size - 1) * (u128)c->scale_stride_slot +
+             (u128)(heads - 1) * (u128)c->scale_stride_head + 1;
+  return check_extent(ctx, fn, name, c->scales.buffer, end, sizeof(cl_float));
 }

@@ -14,11 +14,13 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 
 # clattn_variant(<name> OP <KV_WRITE|ATTENTION|PAGED_ATTENTION> SOURCE <file.cl>
 #   PRIORITY <n> [CLASS ANY|GPU|CPU] [REQUIRES <cap>...] [MIN_NV_CC <n>]
-#   [HEAD_DIM_MULTIPLE <n>] [DTYPES <F32|F16|BF16>...] [LOCAL_MEM <bytes>]
+#   [HEAD_DIM_MULTIPLE <n>] [DTYPES <F32|F16|BF16>...]
+#   [CACHE_DTYPES <F32|F16|BF16|FP8_E4M3|FP8_E5M2|I8>...] [LOCAL_MEM <bytes>]
 #   [TILE <KEY=n>...] [DEFINES <KEY=v>...] [SPIRV_EXT <ext>...]
 #   [SPIRV_MINOR <n>] [SOURCE_ONLY] [BUILD_OPTIONS <opt>...])
 # BUILD_OPTIONS (source-only rows) go to clBuildProgram as they are, e.g.
-# NVIDIA's -cl-nv-maxrregcount=N.
+# NVIDIA's -cl-nv-* options (note: the H200 driver accepted
+# -cl-nv-maxrregcount=N and ignored it).
 # Sub-group rows (REQUIRES KHR_SUBGROUPS or INTEL_SUBGROUPS) are validated
 # against the OpenCL 2.2 environment (OpenCL 1.2's refuses the Groups
 # capability) and compiled with the full opencl-c.h (clang-15's built-in
@@ -26,7 +28,7 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 # TILE keys become both `.tile = {.KEY = n}` and `-DKEY=n`.
 function(clattn_variant name)
   cmake_parse_arguments(V "SOURCE_ONLY" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM;SPIRV_MINOR"
-                        "REQUIRES;DTYPES;TILE;DEFINES;SPIRV_EXT;BUILD_OPTIONS" ${ARGN})
+                        "REQUIRES;DTYPES;CACHE_DTYPES;TILE;DEFINES;SPIRV_EXT;BUILD_OPTIONS" ${ARGN})
   foreach(req OP SOURCE PRIORITY)
     if(NOT DEFINED V_${req})
       message(FATAL_ERROR "clattn_variant(${name}): ${req} missing")
@@ -46,6 +48,13 @@ function(clattn_variant name)
   if(NOT V_DTYPES)
     set(V_DTYPES F32 F16 BF16)
   endif()
+  if(NOT V_CACHE_DTYPES)
+    set(V_CACHE_DTYPES F32 F16 BF16)
+  endif()
+  set(cdt_c "0u")
+  foreach(d ${V_CACHE_DTYPES})
+    string(APPEND cdt_c " | CLATTN_DTYPE_BIT(CLATTN_${d})")
+  endforeach()
   set(req_c "0u")
   foreach(r ${V_REQUIRES})
     string(APPEND req_c " | CLATTN_CAP_${r}")
@@ -130,7 +139,7 @@ function(clattn_variant name)
     set(spv_len "clattn_spv_${name}_len")
   endif()
 
-  set(row "  {.name = \"${name}\", .op = CLATTN_OP_${V_OP}, .requires = ${req_c},\n   .dclass = CLATTN_CLASS_${V_CLASS}, .priority = ${V_PRIORITY}, .min_nv_cc = ${V_MIN_NV_CC},\n   .head_dim_multiple = ${V_HEAD_DIM_MULTIPLE}, .dtypes = ${dt_c}, .local_mem = ${V_LOCAL_MEM},\n   .tile = {${tile_c}}, .build_options = \"${opts}\", .source_index = ${src_index},\n")
+  set(row "  {.name = \"${name}\", .op = CLATTN_OP_${V_OP}, .requires = ${req_c},\n   .dclass = CLATTN_CLASS_${V_CLASS}, .priority = ${V_PRIORITY}, .min_nv_cc = ${V_MIN_NV_CC},\n   .head_dim_multiple = ${V_HEAD_DIM_MULTIPLE}, .dtypes = ${dt_c},\n   .cache_dtypes = ${cdt_c}, .local_mem = ${V_LOCAL_MEM},\n   .tile = {${tile_c}}, .build_options = \"${opts}\", .source_index = ${src_index},\n")
   if(CLATTN_WITH_SPIRV AND NOT V_SOURCE_ONLY)
     string(APPEND row "   .spirv = clattn_spv_${name}, .spirv_minor = ${V_SPIRV_MINOR}},\n")
     set_property(GLOBAL APPEND_STRING PROPERTY CLATTN_SPV_LENS "  clattn_spv_${name}_len,\n")

@@ -25,6 +25,12 @@ typedef struct att_call {
   cl_long k_s[3], v_s[3];
   cl_int k_dt, v_dt;
   cl_float k_scale, v_scale;
+  // Scale buffers of quantized caches (CLATTN_SCALE_TENSOR_BUFFER,
+  // CLATTN_SCALE_TOKEN_HEAD): buffer, offset, block/slot/head strides, mode.
+  cl_mem k_sc, v_sc;
+  cl_ulong k_sc_off, v_sc_off;
+  cl_long k_sc_s[3], v_sc_s[3];
+  cl_int k_sc_mode, v_sc_mode;
   cl_int cache_dtype;
   clattn_buffer cu_q, kinfo, block_table;
   cl_int block_size;
@@ -272,6 +278,12 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
   ARG(k, c->k_s[2]);
   ARG(k, c->k_dt);
   ARG(k, c->k_scale);
+  ARG(k, c->k_sc);
+  ARG(k, c->k_sc_off);
+  ARG(k, c->k_sc_s[0]);
+  ARG(k, c->k_sc_s[1]);
+  ARG(k, c->k_sc_s[2]);
+  ARG(k, c->k_sc_mode);
   ARG(k, c->v_buf);
   ARG(k, c->v_off);
   ARG(k, c->v_s[0]);
@@ -279,6 +291,12 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
   ARG(k, c->v_s[2]);
   ARG(k, c->v_dt);
   ARG(k, c->v_scale);
+  ARG(k, c->v_sc);
+  ARG(k, c->v_sc_off);
+  ARG(k, c->v_sc_s[0]);
+  ARG(k, c->v_sc_s[1]);
+  ARG(k, c->v_sc_s[2]);
+  ARG(k, c->v_sc_mode);
   ARG(k, c->cu_q.buffer);
   ARG(k, c->cu_q.offset);
   ARG(k, c->kinfo.buffer);
@@ -456,10 +474,29 @@ clattn_status clattn_attention(clattn_context ctx, cl_command_queue queue,
   return enqueue(ctx, queue, &c, n_wait, wait, event);
 }
 
+// The per-tensor host scale; 1 for float caches and the buffer modes (whose
+// `scale` field is ignored).
 static cl_float dequant_scale(const clattn_cache *c) {
-  if (CLATTN_FLOAT_DTYPES & CLATTN_DTYPE_BIT(c->dtype))
+  if ((CLATTN_FLOAT_DTYPES & CLATTN_DTYPE_BIT(c->dtype)) ||
+      c->scale_mode != CLATTN_SCALE_TENSOR)
     return 1.0f;
   return c->scale != 0.0f ? c->scale : 1.0f;
+}
+
+// The scale-buffer arguments of one cache (none for float caches and the
+// per-tensor host scale).
+static void scale_buffer(const clattn_cache *c, cl_mem *buf, cl_ulong *off,
+                         cl_long s[3], cl_int *mode) {
+  *mode = CLATTN_SCALE_TENSOR;
+  if ((CLATTN_FLOAT_DTYPES & CLATTN_DTYPE_BIT(c->dtype)) ||
+      c->scale_mode == CLATTN_SCALE_TENSOR)
+    return;
+  *mode = c->scale_mode;
+  *buf = c->scales.buffer;
+  *off = c->scales.offset;
+  s[0] = c->scale_stride_block;
+  s[1] = c->scale_stride_slot;
+  s[2] = c->scale_stride_head;
 }
 
 clattn_status
@@ -475,9 +512,7 @@ clattn_paged_attention(clattn_context ctx, cl_command_queue queue,
       check_prologue(ctx, fn, queue, p, 1, q, out, lse, n_wait, wait, event);
   if (st != CLATTN_SUCCESS)
     return st;
-  const unsigned cache_dts =
-      CLATTN_FLOAT_DTYPES | CLATTN_DTYPE_BIT(CLATTN_FP8_E4M3) |
-      CLATTN_DTYPE_BIT(CLATTN_FP8_E5M2) | CLATTN_DTYPE_BIT(CLATTN_I8);
+  const unsigned cache_dts = CLATTN_FLOAT_DTYPES | CLATTN_QUANT_DTYPES;
   const cl_long KH = p->num_kv_heads, D = p->head_dim;
   if ((st = clattn__check_cache(ctx, fn, "key_cache", kc, KH, D, cache_dts)) ||
       (st = clattn__check_cache(ctx, fn, "value_cache", vc, KH, D, cache_dts)))
@@ -494,12 +529,9 @@ clattn_paged_attention(clattn_context ctx, cl_command_queue queue,
                         "differs from key_cache's (%lld blocks of %d)",
                         fn, (long long)vc->num_blocks, vc->block_size,
                         (long long)kc->num_blocks, kc->block_size);
-  if (!isfinite(kc->scale) || kc->scale < 0.0f || !isfinite(vc->scale) ||
-      vc->scale < 0.0f)
-    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
-                        "%s: key_cache/value_cache scale (%g, %g) must be "
-                        "finite and >= 0 (0 = 1)",
-                        fn, (double)kc->scale, (double)vc->scale);
+  if ((st = clattn__check_cache_scales(ctx, fn, "key_cache", kc, KH)) ||
+      (st = clattn__check_cache_scales(ctx, fn, "value_cache", vc, KH)))
+    return st;
   const cl_long bt_count =
       p->batch > 0 ? ((cl_long)p->batch - 1) * p->block_table_stride +
                          p->max_blocks_per_seq
@@ -534,6 +566,8 @@ clattn_paged_attention(clattn_context ctx, cl_command_queue queue,
   c.v_s[2] = vc->stride_head;
   c.v_dt = vc->dtype;
   c.v_scale = dequant_scale(vc);
+  scale_buffer(kc, &c.k_sc, &c.k_sc_off, c.k_sc_s, &c.k_sc_mode);
+  scale_buffer(vc, &c.v_sc, &c.v_sc_off, c.v_sc_s, &c.v_sc_mode);
   c.cache_dtype = kc->dtype;
   c.cu_q = cu_q;
   c.kinfo = seq_lens_k;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // clattn_kv_write: validates every argument, selects the kv_write variant and
 // enqueues one kernel that scatters key and value rows into the paged caches
-// through the slot mapping (padding skipped, bad slots reported on device).
+// through the slot mapping (padding skipped, bad slots reported on device),
+// quantizing into FP8/I8 caches with their scales.
 #include "internal.h"
 
 #include <string.h>
@@ -11,14 +12,49 @@
 static clattn_status check_pair(clattn_context ctx, const char *arg,
                                 const clattn_tensor *src,
                                 const clattn_cache *dst) {
-  // Same dtype, or f32 rows into an f16/bf16 cache.
-  if (src->dtype == dst->dtype || src->dtype == CLATTN_F32)
+  // Same dtype, f32 rows into an f16/bf16 cache, or any float dtype into a
+  // quantized cache.
+  if (src->dtype == dst->dtype || src->dtype == CLATTN_F32 ||
+      (CLATTN_QUANT_DTYPES & CLATTN_DTYPE_BIT(dst->dtype)))
     return CLATTN_SUCCESS;
   return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
                       FN ": %s dtype %s cannot be written into a %s cache "
-                      "(same dtype, or f32 into f16/bf16)",
+                         "(same dtype, f32 into f16/bf16, or any float dtype "
+                         "into fp8/i8)",
                       arg, clattn_dtype_name(src->dtype),
                       clattn_dtype_name(dst->dtype));
+}
+
+// The kernel arguments of one cache's scales (docs/quantized-kv.md): the
+// per-tensor host scale goes in as its f32 reciprocal (IEEE division here,
+// so that codes are round(x * (1/scale)) on every device).
+typedef struct scale_args {
+  cl_float inv;
+  cl_mem buf;
+  cl_ulong off;
+  cl_long s[3];
+  cl_int mode;
+} scale_args;
+
+static scale_args scale_args_of(const clattn_cache *c) {
+  scale_args a;
+  memset(&a, 0, sizeof a);
+  a.mode = c->scale_mode;
+  a.inv = 1.0f;
+  if (CLATTN_FLOAT_DTYPES & CLATTN_DTYPE_BIT(c->dtype)) {
+    a.mode = CLATTN_SCALE_TENSOR;
+    return a;
+  }
+  if (a.mode == CLATTN_SCALE_TENSOR) {
+    a.inv = c->scale != 0.0f ? 1.0f / c->scale : 1.0f;
+    return a;
+  }
+  a.buf = c->scales.buffer;
+  a.off = c->scales.offset;
+  a.s[0] = c->scale_stride_block;
+  a.s[1] = c->scale_stride_slot;
+  a.s[2] = c->scale_stride_head;
+  return a;
 }
 
 clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
@@ -56,16 +92,20 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
                         "both be NULL (value %s, value_cache %s)",
                         value ? "given" : "NULL",
                         value_cache ? "given" : "NULL");
-  const unsigned fl = CLATTN_FLOAT_DTYPES;
+  const unsigned fl = CLATTN_FLOAT_DTYPES,
+                 cdt = CLATTN_FLOAT_DTYPES | CLATTN_QUANT_DTYPES;
   const cl_long T = p->num_tokens, H = p->num_kv_heads, D = p->head_dim;
   if ((st = clattn__check_tensor3(ctx, FN, "key", key, T, H, D, fl)) ||
-      (st = clattn__check_cache(ctx, FN, "key_cache", key_cache, H, D, fl)) ||
+      (st = clattn__check_cache(ctx, FN, "key_cache", key_cache, H, D, cdt)) ||
+      (st = clattn__check_cache_scales(ctx, FN, "key_cache", key_cache, H)) ||
       (st = check_pair(ctx, "key", key, key_cache)))
     return st;
   if (value &&
       ((st = clattn__check_tensor3(ctx, FN, "value", value, T, H, D, fl)) ||
        (st = clattn__check_cache(ctx, FN, "value_cache", value_cache, H, D,
-                                 fl)) ||
+                                 cdt)) ||
+       (st = clattn__check_cache_scales(ctx, FN, "value_cache", value_cache,
+                                        H)) ||
        (st = check_pair(ctx, "value", value, value_cache))))
     return st;
   if (value && (value_cache->block_size != key_cache->block_size ||
@@ -106,6 +146,12 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   cl_mem vcbuf = value ? value_cache->buffer : NULL;
   cl_int kdt = key->dtype, vdt = val->dtype, kcdt = key_cache->dtype,
          vcdt = vc->dtype;
+  scale_args ks = scale_args_of(key_cache), vs = scale_args_of(vc);
+  // Per-token-head scales: one work-item per (token, head) row, which reads
+  // the row twice (absmax, then codes) instead of every chunk's work-item
+  // reading it whole.
+  cl_int rows = ks.mode == CLATTN_SCALE_TOKEN_HEAD ||
+                (value && vs.mode == CLATTN_SCALE_TOKEN_HEAD);
   cl_int heads = p->num_kv_heads, dim = p->head_dim;
   cl_int bs = key_cache->block_size;
   cl_long nb = key_cache->num_blocks;
@@ -119,11 +165,25 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   ARG(vdt);
   ARG(key_cache->buffer); ARG(key_cache->offset); ARG(key_cache->stride_block);
   ARG(key_cache->stride_slot); ARG(key_cache->stride_head); ARG(kcdt);
+  ARG(ks.inv);
+  ARG(ks.buf);
+  ARG(ks.off);
+  ARG(ks.s[0]);
+  ARG(ks.s[1]);
+  ARG(ks.s[2]);
+  ARG(ks.mode);
   ARG(vcbuf); ARG(vc->offset); ARG(vc->stride_block); ARG(vc->stride_slot);
   ARG(vc->stride_head); ARG(vcdt);
+  ARG(vs.inv);
+  ARG(vs.buf);
+  ARG(vs.off);
+  ARG(vs.s[0]);
+  ARG(vs.s[1]);
+  ARG(vs.s[2]);
+  ARG(vs.mode);
   ARG(slot_mapping.buffer); ARG(slot_mapping.offset);
   ARG(heads); ARG(dim); ARG(bs); ARG(nb);
-  ARG(p->status.buffer); ARG(st_off);
+  ARG(p->status.buffer); ARG(st_off); ARG(rows);
 #undef ARG
   if (err != CL_SUCCESS) {
     clReleaseKernel(k);
@@ -131,7 +191,7 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
                         FN ": setting kernel arguments of %s failed", v->name);
   }
   const size_t vec = v->tile.VEC > 0 ? (size_t)v->tile.VEC : 1;
-  size_t chunks = ((size_t)dim + vec - 1) / vec;
+  size_t chunks = rows ? 1 : ((size_t)dim + vec - 1) / vec;
   size_t kwg = 0;
   clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                            sizeof kwg, &kwg, NULL);

@@ -23,6 +23,7 @@ static const char usage[] =
     "                   [--seqlen-q N] [--seqlen-k N] [--head-dim D]\n"
     "                   [--dtype f32|f16|bf16] [--causal] [--window L,R]\n"
     "                   [--page-size P] [--layout nhd|hnd] [--num-splits N]\n"
+    "                   [--cache-dtype T[,T...]] [--scale-mode M]\n"
     "                   [--warmup N] [--iters N] [--device P:D]\n"
     "                   [--variant NAME] [--format spirv|source] [--seed N]\n"
     "                   [--json] [--help]\n"
@@ -34,6 +35,13 @@ static const char usage[] =
     "positions of seqlen-k) through a random page table; paged_attention\n"
     "reads seqlen-k keys per sequence through a random permutation of pages\n"
     "(decode: --seqlen-q 1 --seqlen-k 4096).\n"
+    "--cache-dtype (kv_write, paged_attention; default: --dtype) takes\n"
+    "f32, f16, bf16, fp8_e4m3, fp8_e5m2 or i8, or a comma-separated list: "
+    "each\n"
+    "is run in turn on the same shape and printed (--json: one object per\n"
+    "line). --scale-mode (quantized caches) is tensor (default), buffer or\n"
+    "token-head. Tokens/s count query tokens (paged_attention) or written\n"
+    "tokens (kv_write) per second; KV tokens/s the cached positions read.\n"
     "Prints median, min and p90 time of one op (device time from profiling\n"
     "events, docs/bench.md), TFLOP/s (attention ops; 4*D per visible\n"
     "query-key pair and head) and GB/s of the bytes that must move.\n"
@@ -44,6 +52,10 @@ typedef struct bench_opts {
   clattn_op op;
   int batch, heads, kv_heads, seqlen_q, seqlen_k, head_dim;
   clattn_dtype dtype;
+  clattn_dtype cache_dtype; // of the run in progress
+  clattn_dtype cache_dtypes[8];
+  int n_cache_dtypes; // 0: the cache takes --dtype
+  int scale_mode;     // clattn_scale_mode of quantized caches
   int causal, wl, wr;
   int page_size, hnd, num_splits;
   int warmup, iters;
@@ -51,6 +63,9 @@ typedef struct bench_opts {
   int json;
   uint64_t seed;
 } bench_opts;
+
+// --scale-mode values, indexed by clattn_scale_mode.
+static const char *const scale_names[] = {"tensor", "buffer", "token-head"};
 
 // ---- progress line
 // -----------------------------------------------------------
@@ -106,6 +121,29 @@ static int parse_window(const char *s, int *l, int *r) {
   *l = (int)a;
   *r = (int)b;
   return 0;
+}
+
+// "fp8_e4m3,f16": each name as clattn_dtype_name() spells it.
+static int parse_cache_dtypes(const char *s, bench_opts *o) {
+  o->n_cache_dtypes = 0;
+  while (s && *s) {
+    const char *comma = strchr(s, ',');
+    const size_t len = comma ? (size_t)(comma - s) : strlen(s);
+    int found = 0;
+    for (int k = CLATTN_F32; k <= CLATTN_I8 && !found; k++) {
+      const char *n = clattn_dtype_name((clattn_dtype)k);
+      if (strlen(n) == len && !strncmp(s, n, len)) {
+        if (o->n_cache_dtypes == 8)
+          return -1;
+        o->cache_dtypes[o->n_cache_dtypes++] = (clattn_dtype)k;
+        found = 1;
+      }
+    }
+    if (!found)
+      return -1;
+    s = comma ? comma + 1 : NULL;
+  }
+  return o->n_cache_dtypes ? 0 : -1;
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
@@ -174,6 +212,25 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         return -1;
       }
       i++;
+    } else if (!strcmp(a, "--cache-dtype")) {
+      if (parse_cache_dtypes(val, o)) {
+        fprintf(stderr,
+                "clattn-bench: --cache-dtype takes up to 8 of f32, "
+                "f16, bf16, fp8_e4m3, fp8_e5m2, i8 (comma-separated)\n");
+        return -1;
+      }
+      i++;
+    } else if (!strcmp(a, "--scale-mode")) {
+      int k = 0;
+      while (k < 3 && (!val || strcmp(val, scale_names[k])))
+        k++;
+      if (k == 3) {
+        fprintf(stderr, "clattn-bench: --scale-mode takes tensor, buffer or "
+                        "token-head\n");
+        return -1;
+      }
+      o->scale_mode = k;
+      i++;
     } else if (!strcmp(a, "--layout")) {
       if (!val || (strcmp(val, "nhd") && strcmp(val, "hnd"))) {
         fprintf(stderr, "clattn-bench: --layout takes nhd or hnd\n");
@@ -240,6 +297,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
   }
   if (o->causal)
     o->wr = 0;
+  if (!o->n_cache_dtypes)
+    o->cache_dtypes[o->n_cache_dtypes++] = o->dtype;
   return 0;
 }
 
@@ -313,7 +372,7 @@ static cl_mem make_buffer(tool_session *s, size_t bytes, const void *init,
 }
 
 typedef struct bench_data {
-  cl_mem q, k, v, out, cu_q, cu_k, slots, table;
+  cl_mem q, k, v, out, cu_q, cu_k, slots, table, ks, vs;
   clattn_tensor tq, tk, tv, tout;
   clattn_cache kc, vc;
   clattn_attention_params ap;
@@ -322,8 +381,8 @@ typedef struct bench_data {
 } bench_data;
 
 static void release_data(bench_data *d) {
-  cl_mem *ms[] = {&d->q,    &d->k,    &d->v,     &d->out,
-                  &d->cu_q, &d->cu_k, &d->slots, &d->table};
+  cl_mem *ms[] = {&d->q,    &d->k,     &d->v,     &d->out, &d->cu_q,
+                  &d->cu_k, &d->slots, &d->table, &d->ks,  &d->vs};
   for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
     if (*ms[i]) {
       clReleaseMemObject(*ms[i]);
@@ -341,12 +400,22 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
   const long long pages_per_seq = (SK + P - 1) / P;
   int rc = -1;
   pool pl = {malloc((size_t)POOL_ELEMS * es), (size_t)POOL_ELEMS * es};
+  const size_t ces = tool_dtype_size(o->cache_dtype);
+  const int quant = !(CLATTN_FLOAT_DTYPES & CLATTN_DTYPE_BIT(o->cache_dtype));
+  pool cpl = {malloc((size_t)POOL_ELEMS * ces), (size_t)POOL_ELEMS * ces};
   int *perm = NULL, *table = NULL, *cu = NULL, *lens = NULL;
   cl_long *slots = NULL;
-  if (!pl.bytes)
+  if (!pl.bytes || !cpl.bytes)
     goto out;
-  for (size_t i = 0; i < POOL_ELEMS; i++)
+  // Quantized caches get codes with bit 6 clear (finite, |x| < 2 in FP8;
+  // -64..63 in I8), read under scale 1/64.
+  for (size_t i = 0; i < POOL_ELEMS; i++) {
     tool_store(pl.bytes, o->dtype, i, tool_uniform(&rng, -1, 1));
+    if (quant)
+      cpl.bytes[i] = (unsigned char)(tool_next(&rng) & 0xbf);
+    else
+      tool_store(cpl.bytes, o->cache_dtype, i, tool_uniform(&rng, -1, 1));
+  }
 
   // Random page table (kv_write, paged_attention): a permutation of pages.
   d->pages = B * pages_per_seq;
@@ -358,21 +427,43 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
       perm[i] = (int)i;
     tool_shuffle(&rng, perm, (int)d->pages);
     const cl_long hd = HK * D, bs = P;
-    const size_t cbytes = (size_t)(d->pages * P * HK * D) * es;
+    const size_t cbytes = (size_t)(d->pages * P * HK * D) * ces;
     cl_long sb = hd * bs, ss = o->hnd ? D : hd, sh = o->hnd ? bs * D : D;
     if (cbytes > ((size_t)1 << 28))
       fprintf(stderr, "clattn-bench: filling %.2f GB of KV cache\n",
               2.0 * (double)cbytes / 1e9);
     if (!(d->k = make_buffer(s, cbytes, NULL, "key cache")) ||
         !(d->v = make_buffer(s, cbytes, NULL, "value cache")) ||
-        fill_random(s, d->k, cbytes, &pl, &rng, es) ||
-        fill_random(s, d->v, cbytes, &pl, &rng, es))
+        fill_random(s, d->k, cbytes, &cpl, &rng, ces) ||
+        fill_random(s, d->v, cbytes, &cpl, &rng, ces))
       goto out;
-    clattn_cache c = {
-        d->k, 0, sb, ss, sh, o->dtype, (cl_int)P, (cl_long)d->pages, 0.0f};
+    clattn_cache c = clattn__cache(d->k, 0, sb, ss, sh, o->cache_dtype,
+                                   (cl_int)P, (cl_long)d->pages);
+    if (quant) {
+      const size_t n = o->scale_mode == CLATTN_SCALE_TOKEN_HEAD
+                           ? (size_t)(d->pages * P * HK)
+                           : 1;
+      float *sc = malloc(sizeof *sc * n);
+      if (!sc)
+        goto out;
+      for (size_t i = 0; i < n; i++)
+        sc[i] = 1.0f / 64;
+      d->ks = make_buffer(s, sizeof *sc * n, sc, "key scales");
+      d->vs = make_buffer(s, sizeof *sc * n, sc, "value scales");
+      free(sc);
+      if (!d->ks || !d->vs)
+        goto out;
+      c.scale = 1.0f / 64;
+      c.scale_mode = o->scale_mode;
+      c.scales.buffer = d->ks;
+      c.scale_stride_block = bs * HK; // [pages, page_size, kv_heads]
+      c.scale_stride_slot = HK;
+      c.scale_stride_head = 1;
+    }
     d->kc = c;
     d->vc = c;
     d->vc.buffer = d->v;
+    d->vc.scales.buffer = d->vs;
   }
 
   if (o->op == CLATTN_OP_KV_WRITE) {
@@ -469,9 +560,10 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
   d->ap = ap;
   rc = 0;
 out:
-  if (rc && !pl.bytes)
+  if (rc && (!pl.bytes || !cpl.bytes))
     fprintf(stderr, "clattn-bench: out of host memory\n");
   free(pl.bytes);
+  free(cpl.bytes);
   free(perm);
   free(table);
   free(cu);
@@ -520,6 +612,265 @@ static int op_failed(tool_session *s, const char *what, clattn_status st) {
   fprintf(stderr, "clattn-bench: %s failed: %s: %s\n", what,
           clattn_status_string(st), clattn_context_last_error(s->cctx));
   return TOOL_EXIT_FAIL;
+}
+
+// Sets up, warms up, times and prints one run of the op with the cache
+// dtype o.cache_dtype; returns the exit status.
+static int run_one(tool_session *s, bench_opts o, const tool_dev *dev,
+                   log_capture *logc) {
+  int rc = TOOL_EXIT_OK;
+  clattn_status st;
+  // ---- inputs
+  bench_data d;
+  if (setup(s, &o, &d)) {
+    release_data(&d);
+    return TOOL_EXIT_OPENCL;
+  }
+
+  // ---- warm-up (includes the program build of the first call)
+  progress pr;
+  progress_begin(&pr);
+  for (int i = 0; i < o.warmup; i++) {
+    if ((st = enqueue(s, &o, &d, 0, NULL, NULL))) {
+      rc = op_failed(s, clattn_op_name(o.op), st);
+      goto release;
+    }
+    clFinish(s->queue);
+    progress_step(&pr, "warm-up", i + 1, o.warmup);
+  }
+  progress_end(&pr);
+
+  // ---- timed runs: iters + 1 ops enqueued back to back behind a user
+  // event, then released together; sample i = END(op i) - END(op i-1).
+  cl_int e;
+  cl_event gate = clCreateUserEvent(s->ctx, &e);
+  cl_event *evs = calloc((size_t)o.iters + 1, sizeof *evs);
+  double *ms = calloc((size_t)o.iters, sizeof *ms);
+  double *kms = calloc((size_t)o.iters, sizeof *kms);
+  if (!gate || !evs || !ms || !kms) {
+    fprintf(stderr, "clattn-bench: cannot set up timing (%s)\n",
+            gate ? "out of host memory" : tool_cl_error_name(e));
+    rc = TOOL_EXIT_OPENCL;
+    goto timing_out;
+  }
+  for (int i = 0; i <= o.iters; i++) {
+    st = enqueue(s, &o, &d, i == 0 ? 1 : 0, i == 0 ? &gate : NULL, &evs[i]);
+    if (st) {
+      clSetUserEventStatus(gate, CL_COMPLETE);
+      clFinish(s->queue);
+      rc = op_failed(s, clattn_op_name(o.op), st);
+      goto timing_out;
+    }
+  }
+  clFlush(s->queue);
+  clSetUserEventStatus(gate, CL_COMPLETE);
+  progress_begin(&pr);
+  for (int i = 0; i <= o.iters; i++) {
+    clWaitForEvents(1, &evs[i]);
+    if (i)
+      progress_step(&pr, "timing", i, o.iters);
+  }
+  progress_end(&pr);
+  cl_ulong prev_end = 0;
+  for (int i = 0; i <= o.iters; i++) {
+    cl_ulong t0 = 0, t1 = 0;
+    e = clGetEventProfilingInfo(evs[i], CL_PROFILING_COMMAND_START, sizeof t0,
+                                &t0, NULL);
+    if (e == CL_SUCCESS)
+      e = clGetEventProfilingInfo(evs[i], CL_PROFILING_COMMAND_END, sizeof t1,
+                                  &t1, NULL);
+    if (e != CL_SUCCESS) {
+      fprintf(stderr, "clattn-bench: clGetEventProfilingInfo failed: %s\n",
+              tool_cl_error_name(e));
+      rc = TOOL_EXIT_OPENCL;
+      goto timing_out;
+    }
+    if (i) {
+      ms[i - 1] = 1e-6 * (double)(t1 - prev_end);
+      kms[i - 1] = 1e-6 * (double)(t1 - t0);
+    }
+    prev_end = t1;
+  }
+
+  {
+    // ---- statistics and work
+    qsort(ms, (size_t)o.iters, sizeof *ms, cmp_double);
+    qsort(kms, (size_t)o.iters, sizeof *kms, cmp_double);
+    const int it = o.iters;
+    const double median =
+        it % 2 ? ms[it / 2] : 0.5 * (ms[it / 2 - 1] + ms[it / 2]);
+    const double kmedian =
+        it % 2 ? kms[it / 2] : 0.5 * (kms[it / 2 - 1] + kms[it / 2]);
+    int p90i = (int)ceil(0.9 * it) - 1;
+    const double p90 = ms[p90i < 0 ? 0 : p90i], mn = ms[0];
+    double mean = 0;
+    for (int i = 0; i < it; i++)
+      mean += ms[i] / it;
+
+    const double es = (double)tool_dtype_size(o.dtype);
+    const double ces = (double)tool_dtype_size(o.cache_dtype);
+    const int quant = !(CLATTN_FLOAT_DTYPES & CLATTN_DTYPE_BIT(o.cache_dtype));
+    const double B = o.batch, H = o.heads, HK = o.kv_heads, D = o.head_dim;
+    // Per-token-head scales: one f32 per cached (token, head) of K and V.
+    const double sce =
+        quant && o.scale_mode == CLATTN_SCALE_TOKEN_HEAD ? 4.0 / D : 0.0;
+    double flops = NAN, bytes, tokens, kv_tokens;
+    if (o.op == CLATTN_OP_KV_WRITE) {
+      const double t = (double)d.tokens;
+      // key+value in, both caches (and their scales) out, slot_mapping
+      bytes = t * HK * D * (es + ces + sce) * 2 + t * 8;
+      tokens = t;
+      kv_tokens = t;
+    } else {
+      double pairs, keys;
+      count_visible(o.seqlen_q, o.seqlen_k, o.causal, o.wl, o.wr, &pairs,
+                    &keys);
+      flops = 4.0 * D * H * B * pairs;
+      bytes = 2.0 * B * o.seqlen_q * H * D * es       // q in, out
+              + 2.0 * B * keys * HK * D * (ces + sce) // k, v once per kv head
+              + 4.0 * (B + 1);                        // cu_seqlens_q
+      tokens = B * o.seqlen_q;
+      kv_tokens = B * keys;
+      if (o.op == CLATTN_OP_ATTENTION)
+        bytes += 4.0 * (B + 1); // cu_seqlens_k
+      else
+        bytes += 4.0 * B + 4.0 * (double)d.pages; // seq_lens_k, block table
+    }
+    const double sec = median * 1e-3;
+    const double tflops = isnan(flops) ? NAN : flops / sec / 1e12;
+    const double gbps = bytes / sec / 1e9;
+    const double tps = tokens / sec, kvtps = kv_tokens / sec;
+
+    // ---- the variant and format that ran
+    clattn_select_args a = {o.op, o.head_dim, o.dtype, o.cache_dtype,
+                            o.op == CLATTN_OP_KV_WRITE ? 0 : o.seqlen_q};
+    const clattn_variant *v = NULL;
+    clattn_format f = CLATTN_FORMAT_SOURCE;
+    const char *vname = "?", *fname = "?";
+    if (clattn__choose(s->cctx, &a, &v, &f) == CLATTN_SUCCESS) {
+      vname = v->name;
+      fname = clattn__format_name(f);
+      if (f == CLATTN_FORMAT_SPIRV && logc->note[0])
+        fname = "source"; // the SPIR-V build failed and fell back
+    }
+    size_t timer_res = 0;
+    clGetDeviceInfo(dev->device, CL_DEVICE_PROFILING_TIMER_RESOLUTION,
+                    sizeof timer_res, &timer_res, NULL);
+    char name[256], plat[256];
+    tool_device_string(dev->device, CL_DEVICE_NAME, name, sizeof name);
+    tool_platform_string(dev->platform, CL_PLATFORM_NAME, plat, sizeof plat);
+    const char *layout = o.op == CLATTN_OP_ATTENTION ? NULL
+                         : o.hnd                     ? "hnd"
+                                                     : "nhd";
+
+    if (o.json) {
+      json_w w;
+      json_init_compact(&w, stdout);
+      json_object_begin(&w, NULL);
+      json_string(&w, "version", clattn_version_string());
+      json_int(&w, "schema_version", BENCH_SCHEMA_VERSION);
+      json_string(&w, "op", clattn_op_name(o.op));
+      json_string(&w, "variant", vname);
+      json_string(&w, "format", fname);
+      if (logc->note[0])
+        json_string(&w, "note", logc->note);
+      char ds[32];
+      snprintf(ds, sizeof ds, "%d:%d", dev->p, dev->d);
+      json_string(&w, "device", ds);
+      json_string(&w, "device_name", name);
+      json_string(&w, "platform", plat);
+      json_int(&w, "batch", o.batch);
+      json_int(&w, "heads", o.heads);
+      json_int(&w, "kv_heads", o.kv_heads);
+      json_int(&w, "seqlen_q", o.seqlen_q);
+      json_int(&w, "seqlen_k", o.seqlen_k);
+      json_int(&w, "head_dim", o.head_dim);
+      json_string(&w, "dtype", tool_dtype_name(o.dtype));
+      json_bool(&w, "causal", o.causal);
+      json_array_begin(&w, "window");
+      json_int(&w, NULL, o.wl);
+      json_int(&w, NULL, o.wr);
+      json_array_end(&w);
+      if (o.op != CLATTN_OP_ATTENTION) {
+        json_int(&w, "page_size", o.page_size);
+        json_string(&w, "layout", layout);
+        json_string(&w, "cache_dtype", clattn_dtype_name(o.cache_dtype));
+        json_string(&w, "scale_mode",
+                    quant ? scale_names[o.scale_mode] : "none");
+      }
+      if (o.op == CLATTN_OP_PAGED_ATTENTION)
+        json_int(&w, "num_splits", o.num_splits);
+      if (o.op == CLATTN_OP_KV_WRITE)
+        json_int(&w, "num_tokens", d.tokens);
+      json_int(&w, "warmup", o.warmup);
+      json_int(&w, "iters", o.iters);
+      json_double(&w, "median_ms", median);
+      json_double(&w, "min_ms", mn);
+      json_double(&w, "p90_ms", p90);
+      json_double(&w, "mean_ms", mean);
+      json_double(&w, "last_kernel_median_ms", kmedian);
+      if (o.op == CLATTN_OP_KV_WRITE)
+        json_null(&w, "tflops");
+      else
+        json_double(&w, "tflops", tflops);
+      json_double(&w, "gbps", gbps);
+      json_double(&w, "tokens_per_s", tps);
+      json_double(&w, "kv_tokens_per_s", kvtps);
+      json_double(&w, "flops", flops);
+      json_double(&w, "bytes", bytes);
+      json_string(&w, "timing", "back-to-back");
+      json_int(&w, "timer_resolution_ns", (long long)timer_res);
+      json_object_end(&w);
+    } else {
+      printf("clattn-bench %s on %d:%d %s (%s)\n", clattn_op_name(o.op), dev->p,
+             dev->d, name, plat);
+      if (o.op == CLATTN_OP_KV_WRITE)
+        printf("  shape     %lld tokens (batch %d x %d of %d positions), "
+               "kv_heads %d, head_dim %d, %s",
+               d.tokens, o.batch, o.seqlen_q, o.seqlen_k, o.kv_heads,
+               o.head_dim, tool_dtype_name(o.dtype));
+      else
+        printf("  shape     batch %d, heads %d/%d, seqlen q %d k %d, "
+               "head_dim %d, %s",
+               o.batch, o.heads, o.kv_heads, o.seqlen_q, o.seqlen_k, o.head_dim,
+               tool_dtype_name(o.dtype));
+      if (o.causal)
+        printf(", causal");
+      if (o.wl >= 0 || (o.wr >= 0 && !o.causal))
+        printf(", window %d,%d", o.wl, o.wr);
+      if (layout)
+        printf(", page %d %s, cache %s", o.page_size, layout,
+               clattn_dtype_name(o.cache_dtype));
+      if (layout && quant)
+        printf(" (%s scales)", scale_names[o.scale_mode]);
+      if (o.op == CLATTN_OP_PAGED_ATTENTION && o.num_splits)
+        printf(", %d splits", o.num_splits);
+      printf("\n  variant   %s [%s]\n", vname, fname);
+      if (logc->note[0])
+        printf("  note      %s\n", logc->note);
+      printf("  time      median %.4f ms  min %.4f ms  p90 %.4f ms  (%d runs, "
+             "%d warm-up)\n",
+             median, mn, p90, o.iters, o.warmup);
+      if (!isnan(tflops))
+        printf("  compute   %.3f TFLOP/s  (%.4g GFLOP)\n", tflops, flops / 1e9);
+      printf("  memory    %.1f GB/s  (%.4g MB)\n", gbps, bytes / 1e6);
+      printf("  tokens    %.4g tokens/s, %.4g KV tokens/s\n", tps, kvtps);
+    }
+    rc = TOOL_EXIT_OK;
+  }
+
+timing_out:
+  for (int i = 0; evs && i <= o.iters; i++)
+    if (evs[i])
+      clReleaseEvent(evs[i]);
+  if (gate)
+    clReleaseEvent(gate);
+  free(evs);
+  free(ms);
+  free(kms);
+release:
+  release_data(&d);
+  return rc;
 }
 
 int main(int argc, char **argv) {
@@ -572,237 +923,12 @@ int main(int argc, char **argv) {
     goto close;
   }
 
-  // ---- inputs
-  bench_data d;
-  if (setup(&s, &o, &d)) {
-    release_data(&d);
-    rc = TOOL_EXIT_OPENCL;
-    goto close;
+  for (int k = 0; k < o.n_cache_dtypes && rc == TOOL_EXIT_OK; k++) {
+    o.cache_dtype = o.cache_dtypes[k];
+    logc.note[0] = '\0';
+    rc = run_one(&s, o, dev, &logc);
   }
 
-  // ---- warm-up (includes the program build of the first call)
-  progress pr;
-  progress_begin(&pr);
-  for (int i = 0; i < o.warmup; i++) {
-    if ((st = enqueue(&s, &o, &d, 0, NULL, NULL))) {
-      rc = op_failed(&s, clattn_op_name(o.op), st);
-      goto release;
-    }
-    clFinish(s.queue);
-    progress_step(&pr, "warm-up", i + 1, o.warmup);
-  }
-  progress_end(&pr);
-
-  // ---- timed runs: iters + 1 ops enqueued back to back behind a user
-  // event, then released together; sample i = END(op i) - END(op i-1).
-  cl_int e;
-  cl_event gate = clCreateUserEvent(s.ctx, &e);
-  cl_event *evs = calloc((size_t)o.iters + 1, sizeof *evs);
-  double *ms = calloc((size_t)o.iters, sizeof *ms);
-  double *kms = calloc((size_t)o.iters, sizeof *kms);
-  if (!gate || !evs || !ms || !kms) {
-    fprintf(stderr, "clattn-bench: cannot set up timing (%s)\n",
-            gate ? "out of host memory" : tool_cl_error_name(e));
-    rc = TOOL_EXIT_OPENCL;
-    goto timing_out;
-  }
-  for (int i = 0; i <= o.iters; i++) {
-    st = enqueue(&s, &o, &d, i == 0 ? 1 : 0, i == 0 ? &gate : NULL, &evs[i]);
-    if (st) {
-      clSetUserEventStatus(gate, CL_COMPLETE);
-      clFinish(s.queue);
-      rc = op_failed(&s, clattn_op_name(o.op), st);
-      goto timing_out;
-    }
-  }
-  clFlush(s.queue);
-  clSetUserEventStatus(gate, CL_COMPLETE);
-  progress_begin(&pr);
-  for (int i = 0; i <= o.iters; i++) {
-    clWaitForEvents(1, &evs[i]);
-    if (i)
-      progress_step(&pr, "timing", i, o.iters);
-  }
-  progress_end(&pr);
-  cl_ulong prev_end = 0;
-  for (int i = 0; i <= o.iters; i++) {
-    cl_ulong t0 = 0, t1 = 0;
-    e = clGetEventProfilingInfo(evs[i], CL_PROFILING_COMMAND_START, sizeof t0,
-                                &t0, NULL);
-    if (e == CL_SUCCESS)
-      e = clGetEventProfilingInfo(evs[i], CL_PROFILING_COMMAND_END, sizeof t1,
-                                  &t1, NULL);
-    if (e != CL_SUCCESS) {
-      fprintf(stderr, "clattn-bench: clGetEventProfilingInfo failed: %s\n",
-              tool_cl_error_name(e));
-      rc = TOOL_EXIT_OPENCL;
-      goto timing_out;
-    }
-    if (i) {
-      ms[i - 1] = 1e-6 * (double)(t1 - prev_end);
-      kms[i - 1] = 1e-6 * (double)(t1 - t0);
-    }
-    prev_end = t1;
-  }
-
-  {
-    // ---- statistics and work
-    qsort(ms, (size_t)o.iters, sizeof *ms, cmp_double);
-    qsort(kms, (size_t)o.iters, sizeof *kms, cmp_double);
-    const int it = o.iters;
-    const double median =
-        it % 2 ? ms[it / 2] : 0.5 * (ms[it / 2 - 1] + ms[it / 2]);
-    const double kmedian =
-        it % 2 ? kms[it / 2] : 0.5 * (kms[it / 2 - 1] + kms[it / 2]);
-    int p90i = (int)ceil(0.9 * it) - 1;
-    const double p90 = ms[p90i < 0 ? 0 : p90i], mn = ms[0];
-    double mean = 0;
-    for (int i = 0; i < it; i++)
-      mean += ms[i] / it;
-
-    const double es = (double)tool_dtype_size(o.dtype);
-    const double B = o.batch, H = o.heads, HK = o.kv_heads, D = o.head_dim;
-    double flops = NAN, bytes;
-    if (o.op == CLATTN_OP_KV_WRITE) {
-      const double t = (double)d.tokens;
-      bytes = t * HK * D * es * 4 + t * 8; // key+value in, both caches out
-    } else {
-      double pairs, keys;
-      count_visible(o.seqlen_q, o.seqlen_k, o.causal, o.wl, o.wr, &pairs,
-                    &keys);
-      flops = 4.0 * D * H * B * pairs;
-      bytes = 2.0 * B * o.seqlen_q * H * D * es // q in, out
-              + 2.0 * B * keys * HK * D * es    // k and v, once per kv head
-              + 4.0 * (B + 1);                  // cu_seqlens_q
-      if (o.op == CLATTN_OP_ATTENTION)
-        bytes += 4.0 * (B + 1); // cu_seqlens_k
-      else
-        bytes += 4.0 * B + 4.0 * (double)d.pages; // seq_lens_k, block table
-    }
-    const double sec = median * 1e-3;
-    const double tflops = isnan(flops) ? NAN : flops / sec / 1e12;
-    const double gbps = bytes / sec / 1e9;
-
-    // ---- the variant and format that ran
-    clattn_select_args a = {o.op, o.head_dim, o.dtype, o.dtype,
-                            o.op == CLATTN_OP_KV_WRITE ? 0 : o.seqlen_q};
-    const clattn_variant *v = NULL;
-    clattn_format f = CLATTN_FORMAT_SOURCE;
-    const char *vname = "?", *fname = "?";
-    if (clattn__choose(s.cctx, &a, &v, &f) == CLATTN_SUCCESS) {
-      vname = v->name;
-      fname = clattn__format_name(f);
-      if (f == CLATTN_FORMAT_SPIRV && logc.note[0])
-        fname = "source"; // the SPIR-V build failed and fell back
-    }
-    size_t timer_res = 0;
-    clGetDeviceInfo(dev->device, CL_DEVICE_PROFILING_TIMER_RESOLUTION,
-                    sizeof timer_res, &timer_res, NULL);
-    char name[256], plat[256];
-    tool_device_string(dev->device, CL_DEVICE_NAME, name, sizeof name);
-    tool_platform_string(dev->platform, CL_PLATFORM_NAME, plat, sizeof plat);
-    const char *layout = o.op == CLATTN_OP_ATTENTION ? NULL
-                         : o.hnd                     ? "hnd"
-                                                     : "nhd";
-
-    if (o.json) {
-      json_w w;
-      json_init_compact(&w, stdout);
-      json_object_begin(&w, NULL);
-      json_string(&w, "version", clattn_version_string());
-      json_int(&w, "schema_version", BENCH_SCHEMA_VERSION);
-      json_string(&w, "op", clattn_op_name(o.op));
-      json_string(&w, "variant", vname);
-      json_string(&w, "format", fname);
-      if (logc.note[0])
-        json_string(&w, "note", logc.note);
-      char ds[32];
-      snprintf(ds, sizeof ds, "%d:%d", dev->p, dev->d);
-      json_string(&w, "device", ds);
-      json_string(&w, "device_name", name);
-      json_string(&w, "platform", plat);
-      json_int(&w, "batch", o.batch);
-      json_int(&w, "heads", o.heads);
-      json_int(&w, "kv_heads", o.kv_heads);
-      json_int(&w, "seqlen_q", o.seqlen_q);
-      json_int(&w, "seqlen_k", o.seqlen_k);
-      json_int(&w, "head_dim", o.head_dim);
-      json_string(&w, "dtype", tool_dtype_name(o.dtype));
-      json_bool(&w, "causal", o.causal);
-      json_array_begin(&w, "window");
-      json_int(&w, NULL, o.wl);
-      json_int(&w, NULL, o.wr);
-      json_array_end(&w);
-      if (o.op != CLATTN_OP_ATTENTION) {
-        json_int(&w, "page_size", o.page_size);
-        json_string(&w, "layout", layout);
-      }
-      if (o.op == CLATTN_OP_PAGED_ATTENTION)
-        json_int(&w, "num_splits", o.num_splits);
-      if (o.op == CLATTN_OP_KV_WRITE)
-        json_int(&w, "num_tokens", d.tokens);
-      json_int(&w, "warmup", o.warmup);
-      json_int(&w, "iters", o.iters);
-      json_double(&w, "median_ms", median);
-      json_double(&w, "min_ms", mn);
-      json_double(&w, "p90_ms", p90);
-      json_double(&w, "mean_ms", mean);
-      json_double(&w, "last_kernel_median_ms", kmedian);
-      if (o.op == CLATTN_OP_KV_WRITE)
-        json_null(&w, "tflops");
-      else
-        json_double(&w, "tflops", tflops);
-      json_double(&w, "gbps", gbps);
-      json_double(&w, "flops", flops);
-      json_double(&w, "bytes", bytes);
-      json_string(&w, "timing", "back-to-back");
-      json_int(&w, "timer_resolution_ns", (long long)timer_res);
-      json_object_end(&w);
-    } else {
-      printf("clattn-bench %s on %d:%d %s (%s)\n", clattn_op_name(o.op), dev->p,
-             dev->d, name, plat);
-      if (o.op == CLATTN_OP_KV_WRITE)
-        printf("  shape     %lld tokens (batch %d x %d of %d positions), "
-               "kv_heads %d, head_dim %d, %s",
-               d.tokens, o.batch, o.seqlen_q, o.seqlen_k, o.kv_heads,
-               o.head_dim, tool_dtype_name(o.dtype));
-      else
-        printf("  shape     batch %d, heads %d/%d, seqlen q %d k %d, "
-               "head_dim %d, %s",
-               o.batch, o.heads, o.kv_heads, o.seqlen_q, o.seqlen_k, o.head_dim,
-               tool_dtype_name(o.dtype));
-      if (o.causal)
-        printf(", causal");
-      if (o.wl >= 0 || (o.wr >= 0 && !o.causal))
-        printf(", window %d,%d", o.wl, o.wr);
-      if (layout)
-        printf(", page %d %s", o.page_size, layout);
-      if (o.op == CLATTN_OP_PAGED_ATTENTION && o.num_splits)
-        printf(", %d splits", o.num_splits);
-      printf("\n  variant   %s [%s]\n", vname, fname);
-      if (logc.note[0])
-        printf("  note      %s\n", logc.note);
-      printf("  time      median %.4f ms  min %.4f ms  p90 %.4f ms  (%d runs, "
-             "%d warm-up)\n",
-             median, mn, p90, o.iters, o.warmup);
-      if (!isnan(tflops))
-        printf("  compute   %.3f TFLOP/s  (%.4g GFLOP)\n", tflops, flops / 1e9);
-      printf("  memory    %.1f GB/s  (%.4g MB)\n", gbps, bytes / 1e6);
-    }
-    rc = TOOL_EXIT_OK;
-  }
-
-timing_out:
-  for (int i = 0; evs && i <= o.iters; i++)
-    if (evs[i])
-      clReleaseEvent(evs[i]);
-  if (gate)
-    clReleaseEvent(gate);
-  free(evs);
-  free(ms);
-  free(kms);
-release:
-  release_data(&d);
 close:
   tool_session_close(&s);
   return rc;

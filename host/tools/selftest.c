@@ -480,8 +480,8 @@ static void run_kv(tool_session *s, clattn_dtype dt, const kv_case *c, int d,
   p.status = gbuffer(&bst, sizeof zero);
   clattn_tensor kt = {bk.mem, goff(es), {(cl_long)row, d}, dt};
   clattn_tensor vt = {bv.mem, goff(es), {(cl_long)row, d}, dt};
-  clattn_cache kc = {bkc.mem, goff(es) + g.koff, g.sb, g.ss, g.sh, dt, bs, nb,
-                     0.0f};
+  clattn_cache kc =
+      clattn__cache(bkc.mem, goff(es) + g.koff, g.sb, g.ss, g.sh, dt, bs, nb);
   clattn_cache vc = kc;
   vc.buffer = g.shared ? bkc.mem : bvc.mem;
   vc.offset = goff(es) + g.voff;
@@ -702,8 +702,8 @@ static void run_attn(tool_session *s, clattn_dtype dt, const attn_case *c,
   clattn_tensor lt = {blse.mem, goff(4), {tq, 0}, CLATTN_F32};
   clattn_status st;
   if (paged) {
-    clattn_cache kc = {bk.mem, goff(es) + g.koff, g.sb, g.ss, g.sh, dt,
-                       bs,     n_pages,           0.0f};
+    clattn_cache kc = clattn__cache(bk.mem, goff(es) + g.koff, g.sb, g.ss, g.sh,
+                                    dt, bs, n_pages);
     clattn_cache vc = kc;
     vc.buffer = g.shared ? bk.mem : bv.mem;
     vc.offset = goff(es) + g.voff;

@@ -86,11 +86,22 @@ typedef struct clattn_tensor {
   clattn_dtype dtype;
 } clattn_tensor;
 
+// How a quantized (FP8, I8) cache is scaled; the stored code of x is
+// round(x / scale) saturated to the format (docs/quantized-kv.md).
+typedef enum clattn_scale_mode {
+  CLATTN_SCALE_TENSOR = 0,        // one host value: clattn_cache.scale
+  CLATTN_SCALE_TENSOR_BUFFER = 1, // one f32 at scales.buffer[scales.offset]
+  CLATTN_SCALE_TOKEN_HEAD = 2     // f32 per (block, slot, head), written by
+                                  // kv_write (absmax / format max)
+} clattn_scale_mode;
+
 // A paged KV cache of num_blocks pages of block_size token slots. Element
 // (block, slot, head, d) sits at offset + block*stride_block +
 // slot*stride_slot + head*stride_head + d, which describes NHD
 // [blocks, block_size, heads, dim], HND [blocks, heads, block_size, dim] and
 // one half of the combined [blocks, 2, block_size, heads, dim] view alike.
+// Zero-initialise (CLATTN_CACHE_INIT): the fields after `scale` then mean
+// "per-tensor host scale", which float caches ignore.
 typedef struct clattn_cache {
   cl_mem buffer;
   cl_ulong offset;
@@ -100,8 +111,23 @@ typedef struct clattn_cache {
   clattn_dtype dtype;
   cl_int block_size; // >= 1
   cl_long num_blocks; // >= 1
-  float scale;        // per-tensor dequant scale of quantized caches (0 -> 1)
+  float scale;        // CLATTN_SCALE_TENSOR dequant scale, > 0 (0 -> 1)
+  // Quantized caches only (float caches need CLATTN_SCALE_TENSOR):
+  cl_int scale_mode;    // clattn_scale_mode
+  clattn_buffer scales; // f32 scales of the buffer modes; the scale of
+                        // (block, slot, head) sits at scales.offset +
+                        // block*scale_stride_block + slot*scale_stride_slot
+                        // + head*scale_stride_head (TOKEN_HEAD)
+  cl_long scale_stride_block;
+  cl_long scale_stride_slot;
+  cl_long scale_stride_head;
+  clattn_dtype scale_dtype; // CLATTN_F32 (the only scale dtype)
 } clattn_cache;
+#define CLATTN_CACHE_INIT                                                      \
+  {                                                                            \
+    NULL, 0, 0, 0, 0, CLATTN_F32, 0, 0, 0.0f, CLATTN_SCALE_TENSOR, {NULL, 0},  \
+        0, 0, 0, CLATTN_F32                                                    \
+  }
 
 typedef void (*clattn_log_fn)(void *user, const char *line);
 

@@ -39,7 +39,8 @@ static clattn_status small_write(tu_env *e, clattn_context c) {
   ((int64_t *)s.host)[0] = 3, ((int64_t *)s.host)[1] = 0;
   ck_assert(!tu_buf_upload(e, &s));
   clattn_tensor key = tu_tensor(&k, CLATTN_F32, 16, 16);
-  clattn_cache cache = {kc.mem, tu_off(&kc), 16, 16, 16, CLATTN_F32, 1, 4, 0};
+  clattn_cache cache =
+      clattn__cache(kc.mem, tu_off(&kc), 16, 16, 16, CLATTN_F32, 1, 4);
   clattn_kv_write_params p = CLATTN_KV_WRITE_PARAMS_INIT;
   p.num_tokens = 2, p.num_kv_heads = 1, p.head_dim = 16;
   clattn_status st = clattn_kv_write(c, e->queue, &p, &key, NULL,

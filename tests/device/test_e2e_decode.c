@@ -151,8 +151,8 @@ START_TEST(test_decode) {
     ck_assert_int_eq(tu_buf_poison(e, &bvc), 0);
   }
   tu_buf *pvc = shared ? &bkc : &bvc;
-  clattn_cache kc = {bkc.mem, tu_off(&bkc), sb,         ss,  sh,
-                     dt,      bs,           num_blocks, 0.0f};
+  clattn_cache kc =
+      clattn__cache(bkc.mem, tu_off(&bkc), sb, ss, sh, dt, bs, num_blocks);
   clattn_cache vc = kc;
   vc.buffer = pvc->mem;
   vc.offset = tu_off(pvc) + voff;

@@ -300,8 +300,8 @@ static void args_setup(tu_env *e, args_fx *f) {
   ck_assert(!tu_buf_alloc(e, &f->slots, 4, 8));
   ck_assert(!tu_buf_upload(e, &f->slots));
   f->key = tu_tensor(&f->k, CLATTN_F32, 16, 8);
-  f->cache = (clattn_cache){f->kc.mem, tu_off(&f->kc), 64, 16, 8,
-                            CLATTN_F32, 4, 2, 0};
+  f->cache =
+      clattn__cache(f->kc.mem, tu_off(&f->kc), 64, 16, 8, CLATTN_F32, 4, 2);
   f->p = (clattn_kv_write_params)CLATTN_KV_WRITE_PARAMS_INIT;
   f->p.num_tokens = 4;
   f->p.num_kv_heads = 2;
@@ -473,8 +473,8 @@ START_TEST(offsets_past_2_pow_31) {
   ck_assert(!tu_buf_alloc(e, &slots, 1, 8));
   ((int64_t *)slots.host)[0] = nb * BS - 1; // last slot
   ck_assert(!tu_buf_upload(e, &slots));
-  clattn_cache c = {cache, 0, BS * H * D, H * D, D, CLATTN_F16, (cl_int)BS,
-                    nb, 0};
+  clattn_cache c =
+      clattn__cache(cache, 0, BS * H * D, H * D, D, CLATTN_F16, (cl_int)BS, nb);
   clattn_tensor key = tu_tensor(&src, CLATTN_F16, H * D, D);
   clattn_kv_write_params p = CLATTN_KV_WRITE_PARAMS_INIT;
   p.num_tokens = 1, p.num_kv_heads = (cl_int)H, p.head_dim = (cl_int)D;

@@ -510,8 +510,8 @@ static void run_case(const pg_case *c) {
   ck_assert_int_eq(tu_buf_upload(e, &bsi), 0);
   ck_assert_int_eq(tu_buf_alloc(e, &bst, 1, 4), 0);
 
-  clattn_cache kc = {bkc.mem, tu_off(&bkc) + p->koff, p->sb, p->ss, p->sh, dt,
-                     bs,      p->num_blocks,          0.0f};
+  clattn_cache kc = clattn__cache(bkc.mem, tu_off(&bkc) + p->koff, p->sb, p->ss,
+                                  p->sh, dt, bs, p->num_blocks);
   clattn_cache vc = kc;
   vc.buffer = pv->mem;
   vc.offset = tu_off(pv) + p->voff;
@@ -720,15 +720,8 @@ START_TEST(test_args) {
   p0.causal = 1;
   p0.max_blocks_per_seq = 2;
   p0.block_table_stride = 2;
-  clattn_cache kc0 = {bkc.mem,
-                      tu_off(&bkc),
-                      (cl_long)bs * KVH * D,
-                      (cl_long)KVH * D,
-                      D,
-                      CLATTN_F32,
-                      bs,
-                      NB,
-                      0.0f};
+  clattn_cache kc0 = clattn__cache(bkc.mem, tu_off(&bkc), (cl_long)bs * KVH * D,
+                                   (cl_long)KVH * D, D, CLATTN_F32, bs, NB);
   clattn_cache vc0 = kc0;
   vc0.buffer = bvc.mem;
   clattn_tensor tq = tu_tensor(&bq, CLATTN_F32, H * D, D);

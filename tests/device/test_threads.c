@@ -49,7 +49,8 @@ static int worker(void *arg) {
     float fill = -1000.0f - (float)round;
     clEnqueueFillBuffer(q, cb, &fill, 4, 0, cache_n * 4, 0, NULL, NULL);
     clattn_tensor kt = {kb, 0, {H * D, D}, CLATTN_F32};
-    clattn_cache c = {cb, 0, BS * H * D, H * D, D, CLATTN_F32, BS, NB, 0};
+    clattn_cache c =
+        clattn__cache(cb, 0, BS * H * D, H * D, D, CLATTN_F32, BS, NB);
     clattn_kv_write_params p = CLATTN_KV_WRITE_PARAMS_INIT;
     p.num_tokens = T, p.num_kv_heads = H, p.head_dim = D;
     clattn_buffer s = {sb, 0};

@@ -223,6 +223,82 @@ START_TEST(nvidia_tensor_core_rows) {
 }
 END_TEST
 
+// Quantized caches: on every fake device, each kv_write / paged_attention
+// row that takes a float cache also takes fp8/i8 (they share their source);
+// the selected row is the one a float cache gets; non-cache dtypes are
+// rejected with a reason naming the cache dtype; attention ignores it.
+START_TEST(quantized_cache_dtypes) {
+  static const clattn_dtype qd[] = {CLATTN_FP8_E4M3, CLATTN_FP8_E5M2,
+                                    CLATTN_I8};
+  static const clattn_op ops[] = {CLATTN_OP_KV_WRITE,
+                                  CLATTN_OP_PAGED_ATTENTION};
+  static const int dims[] = {13, 64, 128, 256};
+  char why[256];
+  for (int k = 0; k < N_KINDS; k++) {
+    clattn_caps c = fake(k);
+    for (size_t o = 0; o < 2; o++)
+      for (size_t d = 0; d < 4; d++) {
+        clattn_select_args a = args(ops[o], dims[d], CLATTN_F16);
+        const clattn_variant *want =
+            clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
+        for (size_t q = 0; q < 3; q++) {
+          a.cache_dtype = qd[q];
+          clattn_candidate cands[32];
+          int nc = 0;
+          const clattn_variant *v =
+              clattn__select(&c, &a, NULL, cands, 32, &nc, why, sizeof why);
+          // Tensor-core rows stage the cache raw (16-bit only): a quantized
+          // cache falls back to a portable row there.
+          ck_assert_msg(want && want->tile.MMA ? v && !v->tile.MMA : v == want,
+                        "%s %s d%d %s: selected %s, float %s", kind_names[k],
+                        clattn_op_name(ops[o]), dims[d],
+                        clattn_dtype_name(qd[q]), v ? v->name : "none",
+                        want ? want->name : "none");
+          for (int i = 0; i < nc; i++)
+            ck_assert_msg(cands[i].v->tile.MMA ||
+                              (cands[i].v->cache_dtypes &
+                               CLATTN_DTYPE_BIT(qd[q])),
+                          "%s does not take %s caches", cands[i].v->name,
+                          clattn_dtype_name(qd[q]));
+        }
+        // Rows that take an f16 cache reject an i32 one, naming it.
+        clattn_candidate fc[32], ic[32];
+        int nf = 0, ni = 0;
+        a.cache_dtype = CLATTN_F16;
+        clattn__select(&c, &a, NULL, fc, 32, &nf, why, sizeof why);
+        a.cache_dtype = CLATTN_I32;
+        ck_assert_ptr_null(
+            clattn__select(&c, &a, NULL, ic, 32, &ni, why, sizeof why));
+        ck_assert_int_eq(nf, ni);
+        for (int i = 0; i < ni; i++)
+          ck_assert_msg(
+              !ic[i].eligible &&
+                  (!fc[i].eligible || strstr(ic[i].reason, "cache dtype i32")),
+              "%s: reason '%s'", ic[i].v->name, ic[i].reason);
+      }
+    // attention has no cache: a quantized cache_dtype changes nothing.
+    clattn_select_args a = args(CLATTN_OP_ATTENTION, 128, CLATTN_F16);
+    const clattn_variant *want =
+        clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
+    a.cache_dtype = CLATTN_FP8_E4M3;
+    ck_assert_ptr_eq(
+        clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why), want);
+  }
+  // The reason of a row without the dtype names it (a copy of a row with
+  // its cache dtypes cut back to the float ones).
+  clattn_caps c = fake(MIN_GPU);
+  clattn_variant row = *clattn__variant_by_name("paged_attention_generic_d128");
+  row.cache_dtypes = CLATTN_FLOAT_DTYPES;
+  clattn_select_args a = args(CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16);
+  a.cache_dtype = CLATTN_FP8_E5M2;
+  ck_assert(!clattn__variant_eligible(&row, &c, &a, why, sizeof why));
+  ck_assert_msg(strstr(why, "cache dtype fp8_e5m2 not supported"), "why: %s",
+                why);
+  a.cache_dtype = CLATTN_F16;
+  ck_assert(clattn__variant_eligible(&row, &c, &a, why, sizeof why));
+}
+END_TEST
+
 START_TEST(forcing) {
   clattn_caps c = fake(MIN_GPU);
   char why[256];
@@ -271,6 +347,7 @@ int main(void) {
   tcase_add_test(tc, every_device_selects_with_reasons);
   tcase_add_test(tc, kv_write_vectorized_only_when_dim_allows);
   tcase_add_test(tc, nvidia_tensor_core_rows);
+  tcase_add_test(tc, quantized_cache_dtypes);
   tcase_add_test(tc, forcing);
   tcase_add_test(tc, formats);
   suite_add_tcase(s, tc);
