@@ -57,14 +57,12 @@ static scale_args scale_args_of(const clattn_cache *c) {
   return a;
 }
 
-clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
-                              const clattn_kv_write_params *p,
-                              const clattn_tensor *key,
-                              const clattn_tensor *value,
-                              clattn_buffer slot_mapping,
-                              const clattn_cache *key_cache,
-                              const clattn_cache *value_cache, cl_uint n_wait,
-                              const cl_event *wait, cl_event *event) {
+clattn_status
+clattn_kv_write(clattn_context ctx, cl_command_queue queue,
+                const clattn_kv_write_params *p, const clattn_tensor *key,
+                const clattn_tensor *value, clattn_buffer slot_mapping,
+                const clattn_cache *key_cache, const clattn_cache *value_cache,
+                cl_uint n_wait, const cl_event *wait, cl_event *event) {
   clattn_status st = clattn__check_context(ctx);
   if (st != CLATTN_SUCCESS)
     return st;
@@ -89,7 +87,7 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   if ((value == NULL) != (value_cache == NULL))
     return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
                         FN ": value and value_cache must both be given or "
-                        "both be NULL (value %s, value_cache %s)",
+                           "both be NULL (value %s, value_cache %s)",
                         value ? "given" : "NULL",
                         value_cache ? "given" : "NULL");
   const unsigned fl = CLATTN_FLOAT_DTYPES,
@@ -110,13 +108,12 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
     return st;
   if (value && (value_cache->block_size != key_cache->block_size ||
                 value_cache->num_blocks != key_cache->num_blocks))
-    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
-                        FN ": value_cache geometry (%lld blocks of %d) differs "
-                        "from key_cache's (%lld blocks of %d)",
-                        (long long)value_cache->num_blocks,
-                        value_cache->block_size,
-                        (long long)key_cache->num_blocks,
-                        key_cache->block_size);
+    return clattn__fail(
+        ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+        FN ": value_cache geometry (%lld blocks of %d) differs "
+           "from key_cache's (%lld blocks of %d)",
+        (long long)value_cache->num_blocks, value_cache->block_size,
+        (long long)key_cache->num_blocks, key_cache->block_size);
   if ((st = clattn__check_buffer(ctx, FN, "slot_mapping", slot_mapping, T,
                                  sizeof(cl_long), 0)) ||
       (st = clattn__check_buffer(ctx, FN, "status", p->status, 1,
@@ -137,7 +134,13 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   const clattn_variant *v = NULL;
   clattn_format f;
   cl_kernel k = NULL;
-  if ((st = clattn__get_kernel(ctx, &a, "kv_write", &v, &f, &k)))
+  // Float caches take the plain kernel; kv_write_quant serves the rest.
+  const int quant =
+      (CLATTN_QUANT_DTYPES & CLATTN_DTYPE_BIT(key_cache->dtype)) ||
+      (value_cache &&
+       (CLATTN_QUANT_DTYPES & CLATTN_DTYPE_BIT(value_cache->dtype)));
+  if ((st = clattn__get_kernel(ctx, &a, quant ? "kv_write_quant" : "kv_write",
+                               &v, &f, &k)))
     return st;
 
   const clattn_tensor *val = value ? value : key;
@@ -159,12 +162,22 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   cl_int err = CL_SUCCESS;
   int i = 0;
 #define ARG(x) err |= clSetKernelArg(k, i++, sizeof(x), &(x))
-  ARG(key->buffer); ARG(key->offset); ARG(key->stride[0]); ARG(key->stride[1]);
+  ARG(key->buffer);
+  ARG(key->offset);
+  ARG(key->stride[0]);
+  ARG(key->stride[1]);
   ARG(kdt);
-  ARG(vbuf); ARG(val->offset); ARG(val->stride[0]); ARG(val->stride[1]);
+  ARG(vbuf);
+  ARG(val->offset);
+  ARG(val->stride[0]);
+  ARG(val->stride[1]);
   ARG(vdt);
-  ARG(key_cache->buffer); ARG(key_cache->offset); ARG(key_cache->stride_block);
-  ARG(key_cache->stride_slot); ARG(key_cache->stride_head); ARG(kcdt);
+  ARG(key_cache->buffer);
+  ARG(key_cache->offset);
+  ARG(key_cache->stride_block);
+  ARG(key_cache->stride_slot);
+  ARG(key_cache->stride_head);
+  ARG(kcdt);
   ARG(ks.inv);
   ARG(ks.buf);
   ARG(ks.off);
@@ -172,8 +185,12 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   ARG(ks.s[1]);
   ARG(ks.s[2]);
   ARG(ks.mode);
-  ARG(vcbuf); ARG(vc->offset); ARG(vc->stride_block); ARG(vc->stride_slot);
-  ARG(vc->stride_head); ARG(vcdt);
+  ARG(vcbuf);
+  ARG(vc->offset);
+  ARG(vc->stride_block);
+  ARG(vc->stride_slot);
+  ARG(vc->stride_head);
+  ARG(vcdt);
   ARG(vs.inv);
   ARG(vs.buf);
   ARG(vs.off);
@@ -181,9 +198,15 @@ clattn_status clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   ARG(vs.s[1]);
   ARG(vs.s[2]);
   ARG(vs.mode);
-  ARG(slot_mapping.buffer); ARG(slot_mapping.offset);
-  ARG(heads); ARG(dim); ARG(bs); ARG(nb);
-  ARG(p->status.buffer); ARG(st_off); ARG(rows);
+  ARG(slot_mapping.buffer);
+  ARG(slot_mapping.offset);
+  ARG(heads);
+  ARG(dim);
+  ARG(bs);
+  ARG(nb);
+  ARG(p->status.buffer);
+  ARG(st_off);
+  ARG(rows);
 #undef ARG
   if (err != CL_SUCCESS) {
     clReleaseKernel(k);
