@@ -236,6 +236,12 @@ clattn_status clattn__check_cache(clattn_context ctx, const char *fn,
                                   const char *arg, const clattn_cache *c,
                                   cl_long heads, cl_long dim,
                                   unsigned allowed_dtypes);
+// Rejects a written view whose elements alias ([n] sizes and strides plus a
+// contiguous last dimension of dim elements).
+clattn_status clattn__check_no_alias(clattn_context ctx, const char *fn,
+                                     const char *arg, int n,
+                                     const cl_long *sizes,
+                                     const cl_long *strides, cl_long dim);
 
 // ---- program binary cache on disk (cache.c) ---------------------------------
 // Both return 0 on success. The key covers device name, driver, variant,
