@@ -219,6 +219,10 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
     } else {
       ws = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, (size_t)bytes, NULL,
                           &err);
+      if (CLATTN_FAULT(CLATTN_FAULT_SCRATCH_OOM) && ws) {
+        clReleaseMemObject(ws);
+        err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
+      }
       if (err != CL_SUCCESS) {
         ws = NULL;
         if (forced) {
@@ -228,7 +232,10 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
                               "need %.0f B, which could not be allocated",
                               fn, nsplit, bytes);
         }
+        clattn__log(ctx, "%s: split-KV scratch of %.0f B not allocated (cl_int "
+                    "%d); running unsplit", fn, bytes, err);
         nsplit = 1;
+        err = CL_SUCCESS; // the kernel arguments below OR into err
       }
     }
   }
