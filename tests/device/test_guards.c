@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Device-side guards of clattn_attention on cu_seqlens only the device sees:
-// cu_seqlens_q not monotone or past total_q (nothing written), cu_seqlens_k
-// not monotone or past total_k (that sequence's rows not written, the others
-// exact); every eligible variant, unsplit and split-KV, guards checked.
+// Device-side guards on cu_seqlens only the device sees: cu_seqlens_q not
+// monotone or past total_q (nothing written, both attention ops),
+// cu_seqlens_k not monotone or past total_k (that sequence's rows not
+// written, the others exact); every eligible variant, unsplit and split-KV,
+// guards checked. (block_table/seq_lens_k: test_paged_attention.c.)
 #include "ref_attention.h"
 #include "testutil.h"
 
@@ -179,12 +180,99 @@ START_TEST(cu_seqlens_guards) {
 }
 END_TEST
 
+// paged_attention with a bad cu_seqlens_q: nothing of out or lse written.
+START_TEST(paged_cu_q_guard) {
+  enum { PBS = 4, PNB = 4 };
+  static const int bad_cu[][B + 1] = {{0, 2, 1, 3}, {0, 1, 2, 7}};
+  tu_env *e = tu_env_get();
+  tu_rng r;
+  tu_rng_init(&r, tu_seed() + 7);
+  tu_buf bq, bo, bl, bcq, bsl, bbt, bkc, bvc, bst;
+  ck_assert_int_eq(tu_buf_alloc(e, &bq, 3 * H * D, 4), 0);
+  ck_assert_int_eq(tu_buf_alloc(e, &bo, 3 * H * D, 4), 0);
+  ck_assert_int_eq(tu_buf_alloc(e, &bl, H * 3, 4), 0);
+  ck_assert_int_eq(tu_buf_alloc(e, &bcq, B + 1, 4), 0);
+  ck_assert_int_eq(tu_buf_alloc(e, &bsl, B, 4), 0);
+  ck_assert_int_eq(tu_buf_alloc(e, &bbt, B, 4), 0);
+  ck_assert_int_eq(tu_buf_alloc(e, &bkc, PNB * PBS * KH * D, 4), 0);
+  ck_assert_int_eq(tu_buf_alloc(e, &bvc, PNB * PBS * KH * D, 4), 0);
+  ck_assert_int_eq(tu_buf_alloc(e, &bst, 1, 4), 0);
+  for (size_t i = 0; i < bq.count; i++)
+    tu_store(bq.host, CLATTN_F32, i, tu_uniform(&r, -1, 1));
+  for (size_t i = 0; i < bkc.count; i++) {
+    tu_store(bkc.host, CLATTN_F32, i, tu_uniform(&r, -1, 1));
+    tu_store(bvc.host, CLATTN_F32, i, tu_uniform(&r, -1, 1));
+  }
+  const int sl[B] = {3, 4, 2}, bt[B] = {2, 0, 3};
+  memcpy(bsl.host, sl, sizeof sl);
+  memcpy(bbt.host, bt, sizeof bt);
+  tu_buf *in[] = {&bq, &bsl, &bbt, &bkc, &bvc};
+  for (int i = 0; i < 5; i++)
+    ck_assert_int_eq(tu_buf_upload(e, in[i]), 0);
+  clattn_attention_params p = CLATTN_ATTENTION_PARAMS_INIT;
+  p.batch = B, p.num_heads = H, p.num_kv_heads = KH, p.head_dim = D;
+  p.total_q = 3, p.max_seqlen_q = 1, p.max_seqlen_k = 4;
+  p.max_blocks_per_seq = 1, p.block_table_stride = 1;
+  p.status = tu_buffer(&bst);
+  clattn_tensor tq = tu_tensor(&bq, CLATTN_F32, H * D, D),
+                to = tu_tensor(&bo, CLATTN_F32, H * D, D),
+                tl = tu_tensor(&bl, CLATTN_F32, 3, 0);
+  clattn_cache kc = {bkc.mem,    tu_off(&bkc), PBS * KH * D, KH * D, D,
+                     CLATTN_F32, PBS,          PNB,          0};
+  clattn_cache vc = kc;
+  vc.buffer = bvc.mem;
+  clattn_select_args sa = {CLATTN_OP_PAGED_ATTENTION, D, CLATTN_F32, CLATTN_F32,
+                           1};
+  const char *names[32];
+  int nvar = tu_eligible_variants(e, &sa, names, 32);
+  ck_assert_int_ge(nvar, 1);
+  for (int bc = 0; bc < 2; bc++)
+    for (int vi = 0; vi < nvar; vi++)
+      for (int splits = 1; splits <= 4; splits += 3) {
+        memcpy(bcq.host, bad_cu[bc], sizeof bad_cu[bc]);
+        ck_assert_int_eq(tu_buf_upload(e, &bcq), 0);
+        tu_force_variant(e, CLATTN_OP_PAGED_ATTENTION, names[vi]);
+        p.num_splits = splits;
+        ck_assert_int_eq(tu_buf_poison(e, &bo), 0);
+        ck_assert_int_eq(tu_buf_poison(e, &bl), 0);
+        memset(bst.host, 0, 4);
+        ck_assert_int_eq(tu_buf_upload(e, &bst), 0);
+        ck_assert_int_eq(
+            clattn_paged_attention(e->cctx, e->queue, &p, &tq, &kc, &vc,
+                                   tu_buffer(&bcq), tu_buffer(&bsl),
+                                   tu_buffer(&bbt), &to, &tl, 0, NULL, NULL),
+            CLATTN_SUCCESS);
+        ck_assert_int_eq(clFinish(e->queue), CL_SUCCESS);
+        ck_assert_int_eq(tu_buf_download(e, &bo) + tu_buf_download(e, &bl) +
+                             tu_buf_download(e, &bst),
+                         0);
+        uint32_t status;
+        memcpy(&status, bst.host, 4);
+        ck_assert_msg(status == CLATTN_DEVICE_BAD_CU_SEQLENS,
+                      "[%s] cu %d splits %d: status 0x%x", names[vi], bc,
+                      splits, status);
+        for (size_t i = 0; i < bo.count * 4; i++)
+          ck_assert_msg(bo.host[i] == TU_POISON_BYTE,
+                        "[%s] cu %d splits %d: out byte %zu written", names[vi],
+                        bc, splits, i);
+        for (size_t i = 0; i < bl.count * 4; i++)
+          ck_assert_msg(bl.host[i] == TU_POISON_BYTE,
+                        "[%s] cu %d: lse byte %zu written", names[vi], bc, i);
+      }
+  tu_force_variant(e, CLATTN_OP_PAGED_ATTENTION, NULL);
+  tu_buf *all[] = {&bq, &bo, &bl, &bcq, &bsl, &bbt, &bkc, &bvc, &bst};
+  for (int i = 0; i < 9; i++)
+    tu_buf_free(all[i]);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("guards");
   TCase *tc = tcase_create("cu_seqlens");
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, cu_seqlens_guards, 0,
                       (int)(sizeof cases / sizeof cases[0]));
+  tcase_add_test(tc, paged_cu_q_guard);
   suite_add_tcase(s, tc);
   return tu_run_suite(s);
 }
