@@ -437,22 +437,32 @@ START_TEST(every_row_rejected_cleanly) {
 }
 END_TEST
 
-// Row 5's "another device": a queue on a sub-device of the same context.
+// Row 5's "another device": a queue on a sub-device, or on a second device
+// of the platform, in a context holding both (skipped when neither exists).
 START_TEST(queue_of_another_device) {
   fixture();
   cl_device_partition_property props[] = {CL_DEVICE_PARTITION_EQUALLY, 1, 0};
-  cl_device_id sub = NULL;
+  cl_device_id other = NULL, all[8];
   cl_uint n = 0;
-  if (clCreateSubDevices(F.e->device, props, 1, &sub, &n) != CL_SUCCESS ||
-      n == 0) {
-    printf("SKIP queue_of_another_device: the device makes no sub-devices\n");
+  int sub =
+      clCreateSubDevices(F.e->device, props, 1, &other, &n) == CL_SUCCESS &&
+      n > 0;
+  if (!sub && clGetDeviceIDs(F.e->platform, CL_DEVICE_TYPE_ALL, 8, all, &n) ==
+                  CL_SUCCESS)
+    for (cl_uint i = 0; i < n && !other; i++)
+      if (all[i] != F.e->device)
+        other = all[i];
+  if (!other) {
+    printf("SKIP queue_of_another_device: no sub-device and no second "
+           "device on the platform\n");
     return;
   }
-  cl_device_id devs[2] = {F.e->device, sub};
+  cl_device_id devs[2] = {F.e->device, other};
   cl_int err;
   cl_context both = clCreateContext(NULL, 2, devs, NULL, NULL, &err);
   ck_assert_int_eq(err, CL_SUCCESS);
-  cl_command_queue q = clCreateCommandQueue(both, sub, 0, &err);
+  cl_command_queue q = clCreateCommandQueue(both, other, 0, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
   clattn_context cc = NULL;
   ck_assert_int_eq(clattn_context_create(both, F.e->device, NULL, &cc), 0);
   clattn_kv_write_params p = CLATTN_KV_WRITE_PARAMS_INIT;
@@ -467,7 +477,8 @@ START_TEST(queue_of_another_device) {
   clattn_context_release(cc);
   clReleaseCommandQueue(q);
   clReleaseContext(both);
-  clReleaseDevice(sub);
+  if (sub)
+    clReleaseDevice(other);
 }
 END_TEST
 
