@@ -184,6 +184,8 @@ clattn_status clattn_context_create(cl_context context, cl_device_id device,
   c->log_debug = log && strcmp(log, "debug") == 0;
   resolve_cache_dir(c, options ? options->cache_dir : NULL);
   clattn__caps_probe(device, &c->caps);
+  if (CLATTN_FAULT(CLATTN_FAULT_NO_COMPILER))
+    c->caps.features &= ~(unsigned)CLATTN_CAP_COMPILER;
   clattn__log(c, "context on '%s' (%s), cache %s", c->caps.name,
               c->caps.platform, c->cache_dir[0] ? c->cache_dir : "off");
   clattn_status st = apply_env(c);

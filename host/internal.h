@@ -242,6 +242,12 @@ clattn_status clattn__check_cache(clattn_context ctx, const char *fn,
 clattn_status clattn__check_cache_scales(clattn_context ctx, const char *fn,
                                          const char *arg, const clattn_cache *c,
                                          cl_long heads);
+// Rejects a written view whose elements alias ([n] sizes and strides plus a
+// contiguous last dimension of dim elements).
+clattn_status clattn__check_no_alias(clattn_context ctx, const char *fn,
+                                     const char *arg, int n,
+                                     const cl_long *sizes,
+                                     const cl_long *strides, cl_long dim);
 
 // ---- program binary cache on disk (cache.c) ---------------------------------
 // Both return 0 on success. The key covers device name, driver, variant,
@@ -250,6 +256,21 @@ int clattn__disk_cache_load(clattn_context ctx, const char *key,
                             unsigned char **binary, size_t *size);
 int clattn__disk_cache_store(clattn_context ctx, const char *key,
                              const unsigned char *binary, size_t size);
+
+// ---- test-only fault injection (docs/failure.md) ----------------------------
+// Compiled in only with CLATTN_FAULT_INJECTION, which only the test library
+// clattn_core_faults (tests/CMakeLists.txt) defines: libclattn has no hook.
+enum {
+  CLATTN_FAULT_NO_COMPILER = 1u << 0, // caps lose CLATTN_CAP_COMPILER
+  CLATTN_FAULT_SCRATCH_OOM = 1u << 1, // the split-KV scratch allocation fails
+  CLATTN_FAULT_BUILD_ERROR = 1u << 2  // source builds hit an #error
+};
+#ifdef CLATTN_FAULT_INJECTION
+extern unsigned clattn__faults;
+#define CLATTN_FAULT(f) ((clattn__faults & (f)) != 0)
+#else
+#define CLATTN_FAULT(f) 0
+#endif
 
 #define CLATTN_DTYPE_BIT(d) (1u << (unsigned)(d))
 

@@ -36,9 +36,11 @@ clattn_status clattn__choose(clattn_context ctx, const clattn_select_args *a,
                   cands[i].v->name, cands[i].eligible ? "eligible" : "rejected: ",
                   cands[i].reason);
   }
-  if (!v)
-    return clattn__fail(ctx, CLATTN_ERROR_NO_VARIANT, 0, "%s: %s",
-                        clattn_op_name(a->op), why);
+  if (!v) // the first row's reason tells the caller why (no compiler, ...)
+    return clattn__fail(ctx, CLATTN_ERROR_NO_VARIANT, 0, "%s: %s%s%s%s%s%s",
+                        clattn_op_name(a->op), why, nc ? " (" : "",
+                        nc ? cands[0].v->name : "", nc ? ": " : "",
+                        nc ? cands[0].reason : "", nc ? ")" : "");
   int f = clattn__pick_format(&ctx->caps, v, ffmt[0] ? ffmt : NULL, why,
                               sizeof why);
   if (f < 0)
@@ -152,8 +154,12 @@ static clattn_status build(clattn_context ctx, const clattn_variant *v,
     snprintf(opts, sizeof opts, "%s", "");
   } else {
     const clattn_source *src = clattn__source(v->source_index);
-    const char *text = (const char *)src->text;
-    p = clCreateProgramWithSource(ctx->cl_ctx, 1, &text, &src->len, &err);
+    const char *text[2] = {"#error clattn fault injection\n",
+                           (const char *)src->text};
+    size_t len[2] = {strlen(text[0]), src->len};
+    const int f0 = CLATTN_FAULT(CLATTN_FAULT_BUILD_ERROR) ? 0 : 1;
+    p = clCreateProgramWithSource(ctx->cl_ctx, 2 - f0, text + f0, len + f0,
+                                  &err);
     snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s", v->build_options);
   }
   if (err != CL_SUCCESS || !p)

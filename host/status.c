@@ -98,6 +98,10 @@ clattn_status clattn__fail(clattn_context ctx, clattn_status st, cl_int clerr,
   return st;
 }
 
+#ifdef CLATTN_FAULT_INJECTION
+unsigned clattn__faults;
+#endif
+
 extern _Thread_local char clattn__create_error[512];
 
 const char *clattn_context_last_error(clattn_context ctx) {

@@ -217,3 +217,38 @@ clattn_status clattn__check_cache_scales(clattn_context ctx, const char *fn,
              (u128)(heads - 1) * (u128)c->scale_stride_head + 1;
   return check_extent(ctx, fn, name, c->scales.buffer, end, sizeof(cl_float));
 }
+
+// A view an op writes must not alias itself, or work-items race on shared
+// elements. With its dimensions sorted by stride, each stride must step past
+// everything the smaller ones span (a nested layout: every usual layout is);
+// dimensions of size 1 are free.
+clattn_status clattn__check_no_alias(clattn_context ctx, const char *fn,
+                                     const char *arg, int n,
+                                     const cl_long *sizes,
+                                     const cl_long *strides, cl_long dim) {
+  int order[3] = {0, 1, 2};
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && strides[order[j]] < strides[order[j - 1]]; j--) {
+      int t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  u128 span = (u128)dim;
+  for (int i = 0; i < n; i++) {
+    const int k = order[i];
+    if (sizes[k] <= 1)
+      continue;
+    if ((u128)strides[k] < span) {
+      unsigned long long sp =
+          span > (u128)UINT64_MAX ? UINT64_MAX : (unsigned long long)span;
+      return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                          "%s: %s is written, but its stride %lld (of a "
+                          "dimension of %lld) is below the %llu elements the "
+                          "smaller strides span, so elements alias",
+                          fn, arg, (long long)strides[k], (long long)sizes[k],
+                          sp);
+    }
+    span += (u128)(sizes[k] - 1) * (u128)strides[k];
+  }
+  return CLATTN_SUCCESS;
+}

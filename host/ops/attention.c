@@ -117,10 +117,15 @@ static clattn_status check_common(clattn_context ctx, const char *fn,
   if ((st = clattn__check_tensor3(ctx, fn, "out", out, T, H, D,
                                   CLATTN_DTYPE_BIT(q->dtype))))
     return st;
+  const cl_long out_n[2] = {T, H};
+  if ((st = clattn__check_no_alias(ctx, fn, "out", 2, out_n, out->stride, D)))
+    return st;
   // lse [heads, total_q]: rows = heads (stride[0]), one "head", total_q
   // contiguous elements.
-  if (lse && (st = clattn__check_tensor3(ctx, fn, "lse", lse, H, 1, T,
-                                         CLATTN_DTYPE_BIT(CLATTN_F32))))
+  if (lse && ((st = clattn__check_tensor3(ctx, fn, "lse", lse, H, 1, T,
+                                          CLATTN_DTYPE_BIT(CLATTN_F32))) ||
+              (st = clattn__check_no_alias(ctx, fn, "lse", 1, &H, lse->stride,
+                                           T))))
     return st;
   if ((st = clattn__check_buffer(ctx, fn, "alibi_slopes", p->alibi_slopes, H,
                                  sizeof(cl_float), 1)) ||
@@ -220,6 +225,10 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
     } else {
       ws = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, (size_t)bytes, NULL,
                           &err);
+      if (CLATTN_FAULT(CLATTN_FAULT_SCRATCH_OOM) && ws) {
+        clReleaseMemObject(ws);
+        err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
+      }
       if (err != CL_SUCCESS) {
         ws = NULL;
         if (forced) {
@@ -229,7 +238,10 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
                               "need %.0f B, which could not be allocated",
                               fn, nsplit, bytes);
         }
+        clattn__log(ctx, "%s: split-KV scratch of %.0f B not allocated (cl_int "
+                    "%d); running unsplit", fn, bytes, err);
         nsplit = 1;
+        err = CL_SUCCESS; // the kernel arguments below OR into err
       }
     }
   }

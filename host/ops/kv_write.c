@@ -10,8 +10,15 @@
 #define FN "clattn_kv_write"
 
 static clattn_status check_pair(clattn_context ctx, const char *arg,
+                                const char *cache_arg,
                                 const clattn_tensor *src,
-                                const clattn_cache *dst) {
+                                const clattn_cache *dst, cl_long heads,
+                                cl_long dim) {
+  const cl_long n[3] = {dst->num_blocks, dst->block_size, heads};
+  const cl_long s[3] = {dst->stride_block, dst->stride_slot, dst->stride_head};
+  clattn_status st = clattn__check_no_alias(ctx, FN, cache_arg, 3, n, s, dim);
+  if (st != CLATTN_SUCCESS)
+    return st;
   // Same dtype, f32 rows into an f16/bf16 cache, or any float dtype into a
   // quantized cache.
   if (src->dtype == dst->dtype || src->dtype == CLATTN_F32 ||
@@ -96,7 +103,7 @@ clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   if ((st = clattn__check_tensor3(ctx, FN, "key", key, T, H, D, fl)) ||
       (st = clattn__check_cache(ctx, FN, "key_cache", key_cache, H, D, cdt)) ||
       (st = clattn__check_cache_scales(ctx, FN, "key_cache", key_cache, H)) ||
-      (st = check_pair(ctx, "key", key, key_cache)))
+      (st = check_pair(ctx, "key", "key_cache", key, key_cache, H, D)))
     return st;
   if (value &&
       ((st = clattn__check_tensor3(ctx, FN, "value", value, T, H, D, fl)) ||
@@ -104,7 +111,8 @@ clattn_kv_write(clattn_context ctx, cl_command_queue queue,
                                  cdt)) ||
        (st = clattn__check_cache_scales(ctx, FN, "value_cache", value_cache,
                                         H)) ||
-       (st = check_pair(ctx, "value", value, value_cache))))
+       (st = check_pair(ctx, "value", "value_cache", value, value_cache, H,
+                        D))))
     return st;
   if (value && (value_cache->block_size != key_cache->block_size ||
                 value_cache->num_blocks != key_cache->num_blocks))

@@ -122,8 +122,10 @@ static int run(Suite *s, enum fork_status fork) {
 int tu_run_unit_suite(Suite *s) { return run(s, CK_FORK); }
 
 int tu_run_suite(Suite *s) {
-  if (!tu_env_get())
+  if (!tu_env_get()) {
+    srunner_free(srunner_create(s)); // frees the suite (LeakSanitizer)
     return 77;
+  }
   int failed = run(s, CK_NOFORK); // OpenCL objects must not cross a fork
   tu_env_close();
   return failed;

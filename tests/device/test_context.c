@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // Device tests of the context: creation and release (a released handle is
 // an error, not a crash), forcing, queries, the program format actually used
-// (CLATTN_EXPECT_SPIRV=1 asserts SPIR-V), and the on-disk program cache.
+// (CLATTN_EXPECT_SPIRV=1 asserts SPIR-V), and the on-disk program cache
+// (corrupt, truncated, foreign, another device's, unwritable; two processes
+// filling one directory at once).
 #include "testutil.h"
 
 #include <dirent.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 typedef struct log_buf {
   char text[1 << 16];
@@ -43,9 +49,8 @@ static clattn_status small_write(tu_env *e, clattn_context c) {
       clattn__cache(kc.mem, tu_off(&kc), 16, 16, 16, CLATTN_F32, 1, 4);
   clattn_kv_write_params p = CLATTN_KV_WRITE_PARAMS_INIT;
   p.num_tokens = 2, p.num_kv_heads = 1, p.head_dim = 16;
-  clattn_status st = clattn_kv_write(c, e->queue, &p, &key, NULL,
-                                     tu_buffer(&s), &cache, NULL, 0, NULL,
-                                     NULL);
+  clattn_status st = clattn_kv_write(c, e->queue, &p, &key, NULL, tu_buffer(&s),
+                                     &cache, NULL, 0, NULL, NULL);
   if (st == CLATTN_SUCCESS) {
     ck_assert(tu_buf_download(e, &kc) == 0);
     const float *got = (const float *)kc.host;
@@ -96,9 +101,9 @@ START_TEST(forcing_and_queries) {
                                         CLATTN_F32, CLATTN_F32, &v, &f),
                    CLATTN_SUCCESS);
   ck_assert_str_eq(v, "kv_write_generic");
-  ck_assert_int_eq(clattn_context_force_variant(e->cctx, CLATTN_OP_KV_WRITE,
-                                                "nope"),
-                   CLATTN_ERROR_INVALID_ARGUMENT);
+  ck_assert_int_eq(
+      clattn_context_force_variant(e->cctx, CLATTN_OP_KV_WRITE, "nope"),
+      CLATTN_ERROR_INVALID_ARGUMENT);
   ck_assert(strstr(clattn_context_last_error(e->cctx), "nope"));
   ck_assert_int_eq(clattn_context_force_variant(e->cctx, CLATTN_OP_ATTENTION,
                                                 "kv_write_vec4"),
@@ -210,13 +215,24 @@ START_TEST(disk_cache) {
   clattn_context_release(c);
 
   // Truncated, then corrupted (a flipped byte in the binary), then a
-  // foreign file under the entry's name: each is rebuilt, never trusted.
-  for (int mode = 0; mode < 3; mode++) {
+  // foreign file under the entry's name, then an entry of another device
+  // (its key names another device): each is rebuilt, never trusted.
+  for (int mode = 0; mode < 4; mode++) {
     FILE *fp = fopen(names[0], "r+b");
     ck_assert_ptr_nonnull(fp);
     fseek(fp, 0, SEEK_END);
     long size = ftell(fp);
-    if (mode == 0) {
+    if (mode == 3) {
+      char *all = malloc((size_t)size);
+      fseek(fp, 0, SEEK_SET);
+      ck_assert_int_eq(fread(all, 1, (size_t)size, fp), (size_t)size);
+      char *dev = memmem(all, (size_t)size, e->cctx->caps.name,
+                         strlen(e->cctx->caps.name));
+      ck_assert_ptr_nonnull(dev);
+      fseek(fp, dev - all, SEEK_SET);
+      fputc(dev[0] ^ 0x20, fp); // "Pthread-..." is another device
+      free(all);
+    } else if (mode == 0) {
       ck_assert_int_eq(ftruncate(fileno(fp), size / 2), 0);
     } else if (mode == 1) {
       fseek(fp, size - 7, SEEK_SET);
@@ -254,7 +270,95 @@ START_TEST(disk_cache) {
 }
 END_TEST
 
-int main(void) {
+// --fill-cache DIR: a child process building every kv_write variant into
+// the cache DIR (two_processes_fill_one_dir). Returns the exit status.
+static int fill_cache(const char *dir) {
+  tu_env *e = tu_env_get();
+  if (!e)
+    return 77;
+  clattn_options o = CLATTN_OPTIONS_INIT;
+  o.cache_dir = dir;
+  clattn_context c = NULL;
+  if (clattn_context_create(e->ctx, e->device, &o, &c) != CLATTN_SUCCESS)
+    return 2;
+  clattn_select_args a = {CLATTN_OP_KV_WRITE, 16, CLATTN_F32, CLATTN_F32, 0};
+  const char *names[16];
+  int n = tu_eligible_variants(e, &a, names, 16), bad = 0;
+  // No Check asserts out here (no test is running): a bare kv_write.
+  tu_buf k, kc, sl;
+  if (tu_buf_alloc(e, &k, 16, 4) || tu_buf_alloc(e, &kc, 16, 4) ||
+      tu_buf_alloc(e, &sl, 1, 8) || tu_buf_upload(e, &k) ||
+      tu_buf_upload(e, &sl))
+    return 3;
+  clattn_tensor key = tu_tensor(&k, CLATTN_F32, 16, 16);
+  clattn_cache cache =
+      clattn__cache(kc.mem, tu_off(&kc), 16, 16, 16, CLATTN_F32, 1, 1);
+  clattn_kv_write_params p = CLATTN_KV_WRITE_PARAMS_INIT;
+  p.num_tokens = 1, p.num_kv_heads = 1, p.head_dim = 16;
+  for (int i = 0; i < n; i++) {
+    clattn_context_force_variant(c, CLATTN_OP_KV_WRITE, names[i]);
+    bad |= clattn_kv_write(c, e->queue, &p, &key, NULL, tu_buffer(&sl), &cache,
+                           NULL, 0, NULL, NULL) != CLATTN_SUCCESS;
+  }
+  bad |= clFinish(e->queue) != CL_SUCCESS;
+  tu_buf_free(&k), tu_buf_free(&kc), tu_buf_free(&sl);
+  clattn_context_release(c);
+  tu_env_close();
+  return bad;
+}
+
+START_TEST(two_processes_fill_one_dir) {
+  tu_env *e = tu_env_get();
+  char dir[] = "/tmp/clattn-cache-race-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char exe[4096];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  ck_assert(len > 0);
+  exe[len] = '\0';
+  for (int round = 0; round < 3; round++) {
+    pid_t pid[2];
+    char *argv[] = {exe, "--fill-cache", dir, NULL};
+    for (int i = 0; i < 2; i++)
+      ck_assert_int_eq(posix_spawn(&pid[i], exe, NULL, NULL, argv, environ), 0);
+    for (int i = 0; i < 2; i++) {
+      int ws = 0;
+      ck_assert_int_eq(waitpid(pid[i], &ws, 0), pid[i]);
+      ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+                    "round %d child %d: status 0x%x", round, i, ws);
+    }
+  }
+  // One entry per variant, no temporary file left, every entry sound.
+  clattn_select_args a = {CLATTN_OP_KV_WRITE, 16, CLATTN_F32, CLATTN_F32, 0};
+  const char *vn[16];
+  int nv = tu_eligible_variants(e, &a, vn, 16);
+  char names[16][1024];
+  ck_assert_int_eq(count_entries(dir, names, 16), nv);
+  DIR *d = opendir(dir);
+  for (struct dirent *de; d && (de = readdir(d)) != NULL;)
+    ck_assert_msg(!strstr(de->d_name, ".tmp"), "left over: %s", de->d_name);
+  closedir(d);
+  log_buf *lb = calloc(1, sizeof *lb);
+  clattn_context c = cached_ctx(e, dir, lb);
+  for (int i = 0; i < nv; i++) {
+    lb->len = 0, lb->text[0] = '\0';
+    ck_assert_int_eq(clattn_context_force_variant(c, CLATTN_OP_KV_WRITE, vn[i]),
+                     CLATTN_SUCCESS);
+    ck_assert_int_eq(small_write(e, c), CLATTN_SUCCESS);
+    ck_assert_msg(strstr(lb->text, "from disk cache") &&
+                      !strstr(lb->text, "stale or corrupt"),
+                  "%s log:\n%s", vn[i], lb->text);
+  }
+  clattn_context_release(c);
+  free(lb);
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--fill-cache") == 0)
+    return fill_cache(argv[2]);
   Suite *s = suite_create("context");
   TCase *tc = tcase_create("context");
   tcase_set_timeout(tc, 600);
@@ -262,6 +366,7 @@ int main(void) {
   tcase_add_test(tc, forcing_and_queries);
   tcase_add_test(tc, spirv_path_taken);
   tcase_add_test(tc, disk_cache);
+  tcase_add_test(tc, two_processes_fill_one_dir);
   suite_add_tcase(s, tc);
   return tu_run_suite(s);
 }

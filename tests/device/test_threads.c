@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Concurrency: several threads enqueue ops at once, on one shared clattn
-// context (each with its own queue) and on contexts of their own; every
-// thread checks its own results exactly.
+// Concurrency: several threads enqueue every op at once (kv_write exactly,
+// attention and paged_attention against the reference), on one shared clattn
+// context (each with its own queue) and on contexts of their own.
+#include "ref_attention.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <threads.h>
@@ -17,7 +19,117 @@ typedef struct job {
   int id;
   int failures;
   char msg[256];
+  cl_event gate; // release_while_queued: ops wait on it; see attention_round
 } job;
+
+// One attention and one paged_attention call over the same q, k, v (the
+// paged cache holds k, v in permuted blocks); both must match the reference.
+// Returns 0, or 1 with j->msg set.
+enum { AB = 2, AH = 4, AKH = 2, AD = 32, ATQ = 3, ATK = 14, ABS = 4, ANB = 5 };
+static int attention_round(job *j, cl_command_queue q, tu_rng *r, int round) {
+  tu_env *e = j->e;
+  static const int cu_q[AB + 1] = {0, 1, ATQ}, cu_k[AB + 1] = {0, 5, ATK};
+  static const int table[AB][3] = {{3, 0, 0}, {4, 1, 2}};
+  const int lens[AB] = {5, 9};
+  double qd[ATQ * AH * AD], kd[ATK * AKH * AD], vd[ATK * AKH * AD],
+      ref[ATQ * AH * AD];
+  tu_buf bq, bk, bv, bo, bcq, bck, bkc, bvc, bsl, bbt;
+  int fail = tu_buf_alloc(e, &bq, ATQ * AH * AD, 4) |
+             tu_buf_alloc(e, &bk, ATK * AKH * AD, 4) |
+             tu_buf_alloc(e, &bv, ATK * AKH * AD, 4) |
+             tu_buf_alloc(e, &bo, ATQ * AH * AD, 4) |
+             tu_buf_alloc(e, &bcq, AB + 1, 4) |
+             tu_buf_alloc(e, &bck, AB + 1, 4) |
+             tu_buf_alloc(e, &bkc, ANB * ABS * AKH * AD, 4) |
+             tu_buf_alloc(e, &bvc, ANB * ABS * AKH * AD, 4) |
+             tu_buf_alloc(e, &bsl, AB, 4) | tu_buf_alloc(e, &bbt, AB * 3, 4);
+  for (int i = 0; i < ATQ * AH * AD; i++)
+    tu_store(bq.host, CLATTN_F32, i, qd[i] = (float)tu_uniform(r, -1, 1));
+  for (int i = 0; i < ATK * AKH * AD; i++) {
+    tu_store(bk.host, CLATTN_F32, i, kd[i] = (float)tu_uniform(r, -1, 1));
+    tu_store(bv.host, CLATTN_F32, i, vd[i] = (float)tu_uniform(r, -1, 1));
+  }
+  memcpy(bcq.host, cu_q, sizeof cu_q);
+  memcpy(bck.host, cu_k, sizeof cu_k);
+  memcpy(bsl.host, lens, sizeof lens);
+  memcpy(bbt.host, table, sizeof table);
+  for (int s = 0; s < AB; s++)
+    for (int t = 0; t < lens[s]; t++)
+      for (int i = 0; i < AKH * AD; i++) {
+        size_t at = ((size_t)table[s][t / ABS] * ABS + t % ABS) * AKH * AD + i;
+        size_t from = (size_t)(cu_k[s] + t) * AKH * AD + i;
+        tu_store(bkc.host, CLATTN_F32, at, kd[from]);
+        tu_store(bvc.host, CLATTN_F32, at, vd[from]);
+      }
+  ref_attn_problem rp = {
+      AB, AH, AKH, AD, cu_q, cu_k, qd, kd, vd, 1.0 / sqrt(AD),
+      1,  -1, -1,  0,  NULL, NULL};
+  ref_attention(&rp, ref, NULL);
+  tu_buf *in[] = {&bq, &bk, &bv, &bcq, &bck, &bkc, &bvc, &bsl, &bbt};
+  for (int i = 0; i < 9; i++)
+    fail |= tu_buf_upload(e, in[i]);
+  clattn_attention_params p = CLATTN_ATTENTION_PARAMS_INIT;
+  p.batch = AB, p.num_heads = AH, p.num_kv_heads = AKH, p.head_dim = AD;
+  p.total_q = ATQ, p.total_k = ATK, p.max_seqlen_q = 2, p.max_seqlen_k = 9;
+  p.causal = 1, p.max_blocks_per_seq = 3, p.block_table_stride = 3;
+  p.num_splits = round % 2 ? 0 : 2;
+  clattn_tensor tq = tu_tensor(&bq, CLATTN_F32, AH * AD, AD),
+                tk = tu_tensor(&bk, CLATTN_F32, AKH * AD, AD),
+                tv = tu_tensor(&bv, CLATTN_F32, AKH * AD, AD),
+                to = tu_tensor(&bo, CLATTN_F32, AH * AD, AD);
+  clattn_cache kc = clattn__cache(bkc.mem, tu_off(&bkc), ABS * AKH * AD,
+                                  AKH * AD, AD, CLATTN_F32, ABS, ANB);
+  clattn_cache vc = kc;
+  vc.buffer = bvc.mem;
+  const tu_tol tol = tu_out_tol(CLATTN_F32, ATK);
+  // With a gate (release_while_queued) only attention runs: it is enqueued
+  // behind the gate, the clattn context is released, then the gate opens.
+  const cl_uint nw = j->gate ? 1 : 0;
+  const cl_event *wl = j->gate ? &j->gate : NULL;
+  if (j->gate)
+    p.num_splits = 2; // the per-call scratch buffer and the merge kernel too
+  for (int op = 0; op < (j->gate ? 1 : 2) && !fail; op++) {
+    fail |= tu_buf_poison(e, &bo);
+    clattn_status st =
+        op == 0
+            ? clattn_attention(j->cctx, q, &p, &tq, &tk, &tv, tu_buffer(&bcq),
+                               tu_buffer(&bck), &to, NULL, nw, wl, NULL)
+            : clattn_paged_attention(j->cctx, q, &p, &tq, &kc, &vc,
+                                     tu_buffer(&bcq), tu_buffer(&bsl),
+                                     tu_buffer(&bbt), &to, NULL, 0, NULL, NULL);
+    if (j->gate) {
+      clattn_context_release(j->cctx);
+      j->cctx = NULL;
+      clSetUserEventStatus(j->gate, CL_COMPLETE);
+    }
+    clFinish(q);
+    if (st != CLATTN_SUCCESS) {
+      snprintf(j->msg, sizeof j->msg, "thread %d: %s: %s", j->id,
+               op ? "paged_attention" : "attention", clattn_status_string(st));
+      fail = 1;
+      break;
+    }
+    // The default queue downloads; this queue's work is finished above.
+    if (tu_buf_download(e, &bo)) {
+      snprintf(j->msg, sizeof j->msg, "thread %d: out guard written", j->id);
+      fail = 1;
+    }
+    for (int i = 0; i < ATQ * AH * AD && !fail; i++) {
+      double got = tu_load(bo.host, CLATTN_F32, i);
+      if (!(fabs(got - ref[i]) <= tol.atol + tol.rtol * fabs(ref[i]))) {
+        snprintf(j->msg, sizeof j->msg,
+                 "thread %d round %d %s elem %d: %g want %g (seed %llu)", j->id,
+                 round, op ? "paged_attention" : "attention", i, got, ref[i],
+                 (unsigned long long)tu_seed());
+        fail = 1;
+      }
+    }
+  }
+  tu_buf *all[] = {&bq, &bk, &bv, &bo, &bcq, &bck, &bkc, &bvc, &bsl, &bbt};
+  for (int i = 0; i < 10; i++)
+    tu_buf_free(all[i]);
+  return fail;
+}
 
 static int worker(void *arg) {
   job *j = arg;
@@ -36,16 +148,21 @@ static int worker(void *arg) {
   for (int i = 0; i < T * H * D; i++)
     key[i] = (float)tu_uniform(&r, -1, 1);
   for (int t = 0; t < T; t++)
-    slots[t] = (t * 7 + j->id) % (BS * NB) == 5 ? -1 : (t * 7 + j->id) % (BS * NB);
+    slots[t] =
+        (t * 7 + j->id) % (BS * NB) == 5 ? -1 : (t * 7 + j->id) % (BS * NB);
   size_t cache_n = (size_t)NB * BS * H * D;
   cl_mem kb = clCreateBuffer(j->e->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
                              sizeof(float) * T * H * D, key, &err);
   cl_mem sb = clCreateBuffer(j->e->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
                              sizeof slots, slots, &err);
-  cl_mem cb = clCreateBuffer(j->e->ctx, CL_MEM_READ_WRITE, cache_n * 4, NULL,
-                             &err);
+  cl_mem cb =
+      clCreateBuffer(j->e->ctx, CL_MEM_READ_WRITE, cache_n * 4, NULL, &err);
   float *back = malloc(cache_n * 4);
   for (int round = 0; round < ROUNDS && !j->failures; round++) {
+    if (attention_round(j, q, &r, round)) {
+      j->failures++;
+      break;
+    }
     float fill = -1000.0f - (float)round;
     clEnqueueFillBuffer(q, cb, &fill, 4, 0, cache_n * 4, 0, NULL, NULL);
     clattn_tensor kt = {kb, 0, {H * D, D}, CLATTN_F32};
@@ -54,11 +171,10 @@ static int worker(void *arg) {
     clattn_kv_write_params p = CLATTN_KV_WRITE_PARAMS_INIT;
     p.num_tokens = T, p.num_kv_heads = H, p.head_dim = D;
     clattn_buffer s = {sb, 0};
-    clattn_status st = clattn_kv_write(j->cctx, q, &p, &kt, NULL, s, &c, NULL,
-                                       0, NULL, NULL);
+    clattn_status st =
+        clattn_kv_write(j->cctx, q, &p, &kt, NULL, s, &c, NULL, 0, NULL, NULL);
     if (st != CLATTN_SUCCESS) {
-      snprintf(j->msg, sizeof j->msg, "kv_write: %s",
-               clattn_status_string(st));
+      snprintf(j->msg, sizeof j->msg, "kv_write: %s", clattn_status_string(st));
       j->failures++;
       break;
     }
@@ -71,8 +187,8 @@ static int worker(void *arg) {
       for (size_t i = 0; !named && i < (size_t)H * D; i++)
         if (back[sl * H * D + i] != fill) {
           snprintf(j->msg, sizeof j->msg,
-                   "thread %d round %d: unnamed slot %zu written", j->id,
-                   round, sl);
+                   "thread %d round %d: unnamed slot %zu written", j->id, round,
+                   sl);
           j->failures++;
           break;
         }
@@ -110,9 +226,9 @@ static void run_threads(int shared) {
     jobs[i].id = i;
     jobs[i].cctx = e->cctx;
     if (!shared)
-      ck_assert_int_eq(clattn_context_create(e->ctx, e->device, NULL,
-                                             &jobs[i].cctx),
-                       CLATTN_SUCCESS);
+      ck_assert_int_eq(
+          clattn_context_create(e->ctx, e->device, NULL, &jobs[i].cctx),
+          CLATTN_SUCCESS);
   }
   for (int i = 0; i < N_THREADS; i++)
     ck_assert_int_eq(thrd_create(&th[i], worker, &jobs[i]), thrd_success);
@@ -125,18 +241,47 @@ static void run_threads(int shared) {
   }
 }
 
-START_TEST(shared_context) { run_threads(1); }
+START_TEST(shared_context) {
+  run_threads(1);
+}
 END_TEST
 
-START_TEST(separate_contexts) { run_threads(0); }
+START_TEST(separate_contexts) {
+  run_threads(0);
+}
+END_TEST
+
+// Releasing a clattn context while its work waits in a queue: the queued
+// kernels keep their own references and complete with exact results (under
+// the ASan leg this also proves no use-after-free; docs/failure.md).
+START_TEST(release_while_queued) {
+  tu_env *e = tu_env_get();
+  job j;
+  memset(&j, 0, sizeof j);
+  j.e = e;
+  cl_int err;
+  ck_assert_int_eq(clattn_context_create(e->ctx, e->device, NULL, &j.cctx),
+                   CLATTN_SUCCESS);
+  j.gate = clCreateUserEvent(e->ctx, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  cl_command_queue q = clCreateCommandQueue(e->ctx, e->device, 0, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  tu_rng r;
+  tu_rng_init(&r, tu_seed() + 99);
+  ck_assert_msg(attention_round(&j, q, &r, 0) == 0, "%s", j.msg);
+  ck_assert_ptr_null(j.cctx);
+  clReleaseEvent(j.gate);
+  clReleaseCommandQueue(q);
+}
 END_TEST
 
 int main(void) {
   Suite *s = suite_create("threads");
-  TCase *tc = tcase_create("kv_write");
+  TCase *tc = tcase_create("all_ops");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, shared_context);
   tcase_add_test(tc, separate_contexts);
+  tcase_add_test(tc, release_while_queued);
   suite_add_tcase(s, tc);
   return tu_run_suite(s);
 }
