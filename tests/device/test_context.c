@@ -273,6 +273,18 @@ END_TEST
 // --fill-cache DIR: a child process building every kv_write variant into
 // the cache DIR (two_processes_fill_one_dir). Returns the exit status.
 static int fill_cache(const char *dir) {
+  // 77 when this process cannot open the device at all (NVIDIA's platform
+  // was missing in such a child on the H200 host); tu_env_get would call
+  // that a failure. The probe's OpenCL objects die with this short-lived
+  // process.
+  const char *ds = getenv("CLATTN_TEST_DEVICE");
+  if (!ds || !*ds)
+    ds = getenv("CLATTN_DEVICE");
+  int dp = 0, dd = 0;
+  tu_env probe;
+  if ((ds && *ds && tu_parse_device(ds, &dp, &dd)) ||
+      tu_open_device(dp, dd, &probe))
+    return 77;
   tu_env *e = tu_env_get();
   if (!e)
     return 77;
@@ -297,10 +309,18 @@ static int fill_cache(const char *dir) {
   p.num_tokens = 1, p.num_kv_heads = 1, p.head_dim = 16;
   for (int i = 0; i < n; i++) {
     clattn_context_force_variant(c, CLATTN_OP_KV_WRITE, names[i]);
-    bad |= clattn_kv_write(c, e->queue, &p, &key, NULL, tu_buffer(&sl), &cache,
-                           NULL, 0, NULL, NULL) != CLATTN_SUCCESS;
+    if (clattn_kv_write(c, e->queue, &p, &key, NULL, tu_buffer(&sl), &cache,
+                        NULL, 0, NULL, NULL) != CLATTN_SUCCESS) {
+      fprintf(stderr, "fill-cache %s: %s\n", names[i],
+              clattn_context_last_error(c));
+      bad = 1;
+    }
   }
-  bad |= clFinish(e->queue) != CL_SUCCESS;
+  const cl_int fe = clFinish(e->queue);
+  if (fe != CL_SUCCESS) {
+    fprintf(stderr, "fill-cache: clFinish: %d\n", fe);
+    bad = 1;
+  }
   tu_buf_free(&k), tu_buf_free(&kc), tu_buf_free(&sl);
   clattn_context_release(c);
   tu_env_close();
@@ -320,11 +340,27 @@ START_TEST(two_processes_fill_one_dir) {
     char *argv[] = {exe, "--fill-cache", dir, NULL};
     for (int i = 0; i < 2; i++)
       ck_assert_int_eq(posix_spawn(&pid[i], exe, NULL, NULL, argv, environ), 0);
+    int unopened = 0;
     for (int i = 0; i < 2; i++) {
       int ws = 0;
       ck_assert_int_eq(waitpid(pid[i], &ws, 0), pid[i]);
+      if (WIFEXITED(ws) && WEXITSTATUS(ws) == 77) {
+        unopened = 1; // checked after both children are reaped
+        continue;
+      }
       ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
                     "round %d child %d: status 0x%x", round, i, ws);
+    }
+    if (unopened) {
+      // On the H200 host (compute mode Default) a process spawned by one
+      // that holds the NVIDIA device sees no NVIDIA platform: nothing to
+      // test there. PoCL runs it in full.
+      printf("two_processes_fill_one_dir: SKIP: a second process cannot "
+             "open the device while this one holds it\n");
+      char cmd[700];
+      snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+      ck_assert_int_eq(system(cmd), 0);
+      return;
     }
   }
   // One entry per variant, no temporary file left, every entry sound.
