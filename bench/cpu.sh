@@ -4,6 +4,9 @@
 # attention (bench/cpu_peer.py) on the same shape, interleaved round by round
 # in one run, with 2 threads each; prints every round's ratio and the median.
 # Usage: bench/cpu.sh [BUILD_DIR] [ROUNDS]   (logs: $OUT or /tmp, cpu_bench.jsonl)
+# CLATTN_BENCH_PREFIX: words put before clattn-bench, e.g. to run it on the
+# Debian 13 leg (PoCL 6.0, SPIR-V) while numpy stays on the host:
+#   CLATTN_BENCH_PREFIX="bash ci/chroot run --cwd $PWD --" bench/cpu.sh $PWD/build
 set -euo pipefail
 BUILD=${1:-build}
 ROUNDS=${2:-3}
@@ -18,15 +21,19 @@ export CLATTN_CACHE_DIR=${CLATTN_CACHE_DIR:-/tmp/clattn-cache}
 WARMUP=${WARMUP:-3}
 ITERS=${ITERS:-20}
 H=8 N=2048 D=128
+read -r -a PREFIX <<<"${CLATTN_BENCH_PREFIX:-}"
 : >"$LOG"
 
 echo "== numpy and its BLAS"
 "$PY" "$HERE/cpu_peer.py" --blas-info | tee -a "$LOG"
 echo "== clattn-bench on PoCL"
-"$BUILD/host/tools/clattn-probe" | sed -n 3p || true
+"${PREFIX[@]}" env POCL_MAX_PTHREAD_COUNT="$THREADS" POCL_CPU_MAX_CU_COUNT="$THREADS" \
+  "$BUILD/host/tools/clattn-probe" | sed -n 3p || true
 
 for r in $(seq 1 "$ROUNDS"); do
-  c=$("$BUILD/host/tools/clattn-bench" attention --batch 1 --heads $H \
+  c=$("${PREFIX[@]}" env POCL_MAX_PTHREAD_COUNT="$THREADS" \
+    POCL_CPU_MAX_CU_COUNT="$THREADS" CLATTN_CACHE_DIR="$CLATTN_CACHE_DIR" \
+    "$BUILD/host/tools/clattn-bench" attention --batch 1 --heads $H \
     --kv-heads $H --seqlen-q $N --head-dim $D --dtype f32 \
     --warmup "$WARMUP" --iters "$ITERS" --json 2>/dev/null)
   p=$("$PY" "$HERE/cpu_peer.py" --heads $H --seqlen $N --head-dim $D \
@@ -35,10 +42,10 @@ for r in $(seq 1 "$ROUNDS"); do
   "$PY" -c '
 import json, sys
 c, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print("round %s: clattn %s %.1f ms (%.1f GFLOP/s), numpy %.1f ms (%.1f GFLOP/s): "
-      "ratio numpy/clattn %.2fx" % (sys.argv[3], c["variant"], c["median_ms"],
-      c["tflops"] * 1e3, p["median_ms"], p["tflops"] * 1e3,
-      p["median_ms"] / c["median_ms"]))' "$c" "$p" "$r"
+print("round %s: clattn %s [%s] %.1f ms (%.1f GFLOP/s), numpy %.1f ms "
+      "(%.1f GFLOP/s): ratio numpy/clattn %.2fx" % (sys.argv[3], c["variant"],
+      c["format"], c["median_ms"], c["tflops"] * 1e3, p["median_ms"],
+      p["tflops"] * 1e3, p["median_ms"] / c["median_ms"]))' "$c" "$p" "$r"
 done
 "$PY" -c '
 import json, statistics, sys

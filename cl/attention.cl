@@ -223,24 +223,33 @@ ATT_INLINE void load_kv_tile(__local float4 *dst, const __global uchar *src,
 // (f32, full tiles) or staged in kv_s: row j of the tile starts at kp +
 // ko[j]. S^T = K Q^T, then O^T = alpha O^T + V^T P^T, as rank-1 updates of
 // row vectors (the register blocking of a BLAS micro-kernel).
+// The SPIR-V build multiplies and adds (no contraction): PoCL 6.0 turns the
+// module's OpenCL.std fma (or mad, from a contracted a * b + c) of float16
+// into an out-of-line library call per use, 3.5x slower; PoCL's source path
+// inlines fma.
+#if defined(__SPIR__)
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#else
+#define VFMA(a, b, c) fma(a, b, c)
+#endif
 #define CPU_TILE_FNS(AS, SFX)                                                  \
   ATT_INLINE void cpu_qk_##SFX(VR *sc, const VR *qt, const AS float *kp,       \
                                const long *ko, int d4) {                       \
-    int j, d;                                                                  \
+    _Pragma("OPENCL FP_CONTRACT OFF") int j, d;                                \
     _Pragma("unroll") for (j = 0; j < BLOCK_N; j++) sc[j] = (VR)(0.0f);        \
     for (d = 0; d < d4; d++) {                                                 \
       const VR qd = qt[d];                                                     \
       _Pragma("unroll") for (j = 0; j < BLOCK_N; j++) sc[j] =                  \
-          fma((VR)(kp[ko[j] + d]), qd, sc[j]);                                 \
+          VFMA((VR)(kp[ko[j] + d]), qd, sc[j]);                                \
     }                                                                          \
   }                                                                            \
   ATT_INLINE void cpu_pv_##SFX(VR *ot, const VR *sc, VR alpha,                 \
                                const AS float *vp, const long *vo, int d4) {   \
-    int j, d;                                                                  \
+    _Pragma("OPENCL FP_CONTRACT OFF") int j, d;                                \
     for (d = 0; d < d4; d++) {                                                 \
       VR od = ot[d] * alpha;                                                   \
       _Pragma("unroll") for (j = 0; j < BLOCK_N; j++) od =                     \
-          fma((VR)(vp[vo[j] + d]), sc[j], od);                                 \
+          VFMA((VR)(vp[vo[j] + d]), sc[j], od);                                \
       ot[d] = od;                                                              \
     }                                                                          \
   }
