@@ -547,11 +547,13 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
 #if PAGED
       vis &= (VI)(kblk_s[j] >= 0 ? -1 : 0);
 #endif
-      sc[j] = select((VR)(-INFINITY), x, vis);
-      mt = fmax(mt, sc[j]);
+      // Operators, not select/fmax: PoCL 6.0 calls those out of line for
+      // float16 from SPIR-V. mt never becomes NaN, so max == fmax here.
+      sc[j] = vis ? x : (VR)(-INFINITY);
+      mt = sc[j] > mt ? sc[j] : mt;
     }
-    const VR m_new = fmax(m_run, mt);
-    const VR m_safe = select(m_new, (VR)(0.0f), m_new == (VR)(-INFINITY));
+    const VR m_new = mt > m_run ? mt : m_run;
+    const VR m_safe = m_new == (VR)(-INFINITY) ? (VR)(0.0f) : m_new;
     const VR alpha = exp(m_run - m_safe);
     VR psum = (VR)(0.0f);
 #pragma unroll
