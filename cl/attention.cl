@@ -9,11 +9,14 @@
 //   SG (0, or LANES to use sub-group functions), WG (= BLOCK_M * LANES),
 //   LOCAL_BYTES (the __local bytes the registry row declares; checked here).
 // Optional -D: MMA (0, or 80 / 75: the NVIDIA tensor-core body of
-//   attention_mma.clh replaces the portable kernel; its tile rules are there).
+//   attention_mma.clh replaces the portable kernel; its tile rules are there);
+//   CPU (0, or 1: one work-item computes all BLOCK_M rows as vectors of
+//   BLOCK_M floats, the CPU rows' body; needs LANES == 1, WG == 1 and
+//   BLOCK_M 4, 8 or 16).
 // Extensions: none when SG == 0; SG > 0 needs cl_khr_subgroups or
 //   cl_intel_subgroups (core functions only) and falls back to local memory
 //   at run time when the device's sub-groups are not one row each.
-// Launch, attention: local (LANES, WG / LANES, 1), or (BLOCK_M, 1, 1) when
+// Launch, attention: local (LANES, WG / LANES, 1), or (WG, 1, 1) when
 //   LANES == 1; global (nblk * local0, kv_heads * local1, nsplit) where
 //   nblk = floor(total_q * G / BLOCK_M) + batch and G = heads / kv_heads.
 // Launch, attention_merge (nsplit > 1 only): local (MERGE_WG, 1, 1), global
@@ -29,10 +32,18 @@
 #ifndef MMA
 #define MMA 0
 #endif
+#ifndef CPU
+#define CPU 0
+#endif
 #define MERGE_WG 64
 
 #if MMA == 0
-#if WG != BLOCK_M * LANES || BLOCK_N % LANES != 0 || D_MAX % (4 * LANES) != 0
+#if CPU
+#if LANES != 1 || WG != 1 || SG != 0 ||                                        \
+    (BLOCK_M != 4 && BLOCK_M != 8 && BLOCK_M != 16)
+#error "attention.cl: CPU=1 needs LANES 1, WG 1, SG 0 and BLOCK_M 4, 8 or 16"
+#endif
+#elif WG != BLOCK_M * LANES || BLOCK_N % LANES != 0 || D_MAX % (4 * LANES) != 0
 #error                                                                         \
     "attention.cl: inconsistent tile (WG, BLOCK_N % LANES or D_MAX % (4 * LANES))"
 #endif
@@ -47,8 +58,18 @@
 #endif
 #endif
 
-#define CH (D_MAX / 4)       // float4 chunks per row
-#define KS4 (CH + 1)         // padded q_s/kv_s row (bank spread)
+#define CH (D_MAX / 4) // float4 chunks per row
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define VR CAT(float, BLOCK_M) // CPU=1: one float per row of the block
+#define VI CAT(int, BLOCK_M)
+#define VLOAD CAT(vload, BLOCK_M)
+#define VSTORE CAT(vstore, BLOCK_M)
+#if CPU
+#define KS4 CH // kv_s row: no bank padding on a CPU
+#else
+#define KS4 (CH + 1) // padded q_s/kv_s row (bank spread)
+#endif
 #define SS (BLOCK_N + 1)     // padded s_s row
 #define NJ (BLOCK_N / LANES) // keys of a tile per work-item
 #define NC (CH / LANES)      // output chunks per work-item
@@ -58,12 +79,16 @@
 #define LY BLOCK_M
 #define LOCAL_SCORES (4 * BLOCK_M * (SS + LANES))
 #else
-#define LX BLOCK_M
+#define LX WG
 #define LY 1
 #define LOCAL_SCORES 0
 #endif
+#if CPU // Q, O and P live in private memory
+#define LOCAL_TOTAL (16 * KS4 * BLOCK_N + 8 * PAGED * BLOCK_N + 8)
+#else
 #define LOCAL_TOTAL                                                            \
   (16 * KS4 * (BLOCK_M + BLOCK_N) + LOCAL_SCORES + 8 * PAGED * BLOCK_N + 8)
+#endif
 // The registry row's LOCAL_MEM must be exactly what the kernel declares.
 typedef char clattn_local_bytes_check[(LOCAL_TOTAL == LOCAL_BYTES) ? 1 : -1];
 #endif // MMA == 0
@@ -137,12 +162,13 @@ ATT_INLINE float hsum4(float4 a) {
 #else
 #if PAGED
 // Physical block (-1: past k_len or a bad table entry, never read through)
-// and slot of keys kb .. kb + BLOCK_N - 1.
-ATT_INLINE void page_lookup(__local int *kblk, __local int *kslot,
-                            const __global int *btrow, long kb, long k_len,
-                            int block_size, long num_blocks, int tid,
-                            __global uint *st) {
-  int j;
+// and slot of keys kb .. kb + BLOCK_N - 1. Returns how many of this
+// work-item's keys got -1.
+ATT_INLINE int page_lookup(__local int *kblk, __local int *kslot,
+                           const __global int *btrow, long kb, long k_len,
+                           int block_size, long num_blocks, int tid,
+                           __global uint *st) {
+  int j, nbad = 0;
   for (j = tid; j < BLOCK_N; j += WG) {
     const long kj = kb + j;
     int pb = -1, slot = 0;
@@ -158,7 +184,9 @@ ATT_INLINE void page_lookup(__local int *kblk, __local int *kslot,
     }
     kblk[j] = pb;
     kslot[j] = slot;
+    nbad += pb < 0;
   }
+  return nbad;
 }
 #endif
 
@@ -196,6 +224,123 @@ ATT_INLINE void load_kv_tile(__local float4 *dst, const __global uchar *src,
   }
 }
 
+#if CPU
+// The CPU body's tile products, for K/V rows read in place from global memory
+// (f32, full tiles) or staged in kv_s: row j of the tile starts at kp +
+// ko[j]. S^T = K Q^T, then O^T = alpha O^T + V^T P^T, as rank-1 updates of
+// row vectors (the register blocking of a BLAS micro-kernel).
+// The SPIR-V build multiplies and adds (no contraction): PoCL 6.0 turns the
+// module's OpenCL.std fma (or mad, from a contracted a * b + c) of float16
+// into an out-of-line library call per use, 3.5x slower; PoCL's source path
+// inlines fma.
+#if defined(__SPIR__)
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#else
+#define VFMA(a, b, c) fma(a, b, c)
+#endif
+#define CPU_TILE_FNS(AS, SFX)                                                  \
+  ATT_INLINE void cpu_qk_##SFX(VR *sc, const VR *qt, const AS float *kp,       \
+                               const long *ko, int d4) {                       \
+    _Pragma("OPENCL FP_CONTRACT OFF") int j, d;                                \
+    _Pragma("unroll") for (j = 0; j < BLOCK_N; j++) sc[j] = (VR)(0.0f);        \
+    for (d = 0; d < d4; d++) {                                                 \
+      const VR qd = qt[d];                                                     \
+      _Pragma("unroll") for (j = 0; j < BLOCK_N; j++) sc[j] =                  \
+          VFMA((VR)(kp[ko[j] + d]), qd, sc[j]);                                \
+    }                                                                          \
+  }                                                                            \
+  ATT_INLINE void cpu_pv_##SFX(VR *ot, const VR *sc, VR alpha,                 \
+                               const AS float *vp, const long *vo, int d4) {   \
+    _Pragma("OPENCL FP_CONTRACT OFF") int j, d;                                \
+    for (d = 0; d < d4; d++) {                                                 \
+      VR od = ot[d] * alpha;                                                   \
+      _Pragma("unroll") for (j = 0; j < BLOCK_N; j++) od =                     \
+          VFMA((VR)(vp[vo[j] + d]), sc[j], od);                                \
+      ot[d] = od;                                                              \
+    }                                                                          \
+  }
+CPU_TILE_FNS(__global, g)
+CPU_TILE_FNS(__local, l)
+#endif
+
+// Row idx of a block (token t, group member g) = divmod(idx, G); returns
+// whether it is a row of the sequence and sets its head and the keys it sees,
+// [*rlo, *rhi] (empty past the sequence).
+ATT_INLINE int row_of(long idx, long nrows, int G, int kvh, long shift,
+                      long k_len, int wl, int wr, long *t, int *h, long *rlo,
+                      long *rhi) {
+  const int ok = idx < nrows;
+  *t = ok ? idx / G : 0;
+  *h = kvh * G + (int)(idx - *t * G);
+  const long p = *t + shift;
+  *rlo = ok ? (wl < 0 ? 0 : max(0L, p - wl)) : 1;
+  *rhi = ok ? (wr < 0 ? k_len - 1 : min(k_len - 1, p + wr)) : 0;
+  return ok;
+}
+
+// Chunk c of row ri's query (f32, zero past head_dim or past the sequence).
+ATT_INLINE float4 q_chunk(const __global uchar *q, int q_dt, long q_off,
+                          long q_s0, long q_s1, long q0, int kvh, int G,
+                          long ri, long nrows, int c, int dch, int head_dim) {
+  float4 x = (float4)(0.0f);
+  if ((ri < nrows) & (c < dch)) {
+    const long tt = ri / G;
+    const long hh = (long)kvh * G + (ri - tt * G);
+    x = ld4_tail(q, q_dt, q_off + (q0 + tt) * q_s0 + hh * q_s1 + 4 * c,
+                 head_dim - 4 * c);
+  }
+  return x;
+}
+
+// Stores a finished row (query token tq, head h) whose output chunks
+// lane + i * LANES are o[i]: with splits, the partial (m, l, unnormalised o)
+// for attention_merge; else the sink joins, then out = o / l and lse. vs is
+// the per-tensor V scale of a quantized cache (1 otherwise).
+ATT_INLINE void finish_row(float4 *o, float m_run, float l_run, int lane,
+                           int dch, int head_dim, int nsplit, int split,
+                           long total_q, long tq, int heads, int h,
+                           __global float *ws, __global uchar *out, int o_dt,
+                           long o_off, long o_s0, long o_s1,
+                           __global float *lse, long lse_off, long lse_s0,
+                           const __global float *sinks, long sinks_off,
+                           float vs) {
+  int i;
+  if (nsplit > 1) {
+    __global float *w =
+        ws + (((long)split * total_q + tq) * heads + h) * (head_dim + 2);
+    if (lane == 0) {
+      w[0] = m_run;
+      w[1] = l_run;
+    }
+    for (i = 0; i < NC; i++) {
+      const int c = lane + i * LANES;
+      if (c < dch)
+        stf4_tail(w + 2 + 4 * c, head_dim - 4 * c, o[i] * vs);
+    }
+    return;
+  }
+  if (sinks) {
+    const float sk = sinks[sinks_off + h];
+    const float mf = fmax(m_run, sk);
+    const float ms = mf == -INFINITY ? 0.0f : mf;
+    const float a = exp(m_run - ms);
+    l_run = l_run * a + exp(sk - ms);
+    for (i = 0; i < NC; i++)
+      o[i] *= a;
+    m_run = mf;
+  }
+  const float inv = l_run > 0.0f ? vs / l_run : 0.0f;
+  const long ob = o_off + tq * o_s0 + h * o_s1;
+  for (i = 0; i < NC; i++) {
+    const int c = lane + i * LANES;
+    if (c < dch)
+      st4_tail(out, o_dt, ob + 4 * c, head_dim - 4 * c, o[i] * inv);
+  }
+  if (lse && lane == 0)
+    lse[lse_off + h * lse_s0 + tq] =
+        l_run > 0.0f ? m_run + log(l_run) : -INFINITY;
+}
+
 __kernel __attribute__((reqd_work_group_size(LX, LY, 1))) void
 attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
           const __global uchar *k, ulong k_off, long k_s0, long k_s1, long k_s2,
@@ -214,8 +359,10 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
           __global uint *status, ulong status_off, __global float *ws,
           int batch, int heads, int kv_heads, int head_dim, long total_q,
           long total_k, float scale, float softcap, int wl, int wr) {
+#if !CPU
   __local float4 q_s[BLOCK_M * KS4];
-  __local float4 kv_s[BLOCK_N * KS4]; // K tile, then V tile
+#endif
+  __local float4 kv_s[BLOCK_N * KS4];   // K tile, then V tile
 #if LANES > 1
   __local float s_s[BLOCK_M * SS];      // P of the tile, per row
   __local float red_s[BLOCK_M * LANES]; // per-lane row maxima
@@ -308,24 +455,6 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
 #endif
   const long shift = k_len - q_len; // bottom-right alignment: p = t + shift
 
-  // This work-item's row: (token t, group member g) = divmod(row0 + r, G).
-  const long idx = row0 + r;
-  const int row_ok = idx < nrows;
-  const long t = row_ok ? idx / G : 0;
-  const int h = kvh * G + (int)(idx - t * G);
-  const long tq = q0 + t;
-  const long p = t + shift;
-  long rlo = wl < 0 ? 0 : max(0L, p - wl);
-  long rhi = wr < 0 ? k_len - 1 : min(k_len - 1, p + wr);
-  if (!row_ok) {
-    rlo = 1;
-    rhi = 0;
-  }
-  const float slope = (alibi && row_ok) ? alibi[alibi_off + h] : 0.0f;
-  // Rows past the sequence skip the arithmetic (not the barriers or
-  // sub-group calls): a whole tile of them is common in decode.
-  const int cdots = row_ok ? dch : 0, pv_keys = row_ok ? BLOCK_N : 0;
-
   // Keys any row of the group can see; tiles outside are never visited.
   const long rlast = min(row0 + BLOCK_M, nrows) - 1;
   const long pf = row0 / G + shift, pl = rlast / G + shift;
@@ -337,18 +466,178 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
   const long t_beg = min(ntiles, (long)split * tps);
   const long t_end = min(ntiles, t_beg + tps);
 
+#if CPU
+  // One work-item, all BLOCK_M rows at once: every row quantity is a vector
+  // of BLOCK_M floats (VR), so S^T = K Q^T and O^T += V^T P^T are rank-1
+  // updates of row vectors by broadcast K and V elements, the register
+  // blocking of a BLAS micro-kernel, with no horizontal sums.
+  // Per-row scalars go through private arrays and VLOAD/VSTORE (taking a
+  // vector's address leaves an OpVariable outside the entry block).
+  // ot comes last: the memset zeroing it must follow every OpVariable.
+  VR sc[BLOCK_N]; // scores, then P, of the tile's keys
+  VR qt[D_MAX];   // Q^T: column d of the block's rows
+  long rlo_r[BLOCK_M], rhi_r[BLOCK_M];
+  float row_f[2][BLOCK_M];
+  int row_i[2][BLOCK_M];
+  float4 o[CH]; // one row's output, for finish_row
+  VR ot[D_MAX]; // O^T
+  float *qf = (float *)qt;
+  const int d4 = 4 * dch;
+  int rr, d;
+  for (rr = 0; rr < BLOCK_M; rr++) {
+    long t, rlo, rhi;
+    int h;
+    const int ok = row_of(row0 + rr, nrows, G, kvh, shift, k_len, wl, wr, &t,
+                          &h, &rlo, &rhi);
+    rlo_r[rr] = rlo;
+    rhi_r[rr] = rhi;
+    row_f[0][rr] = (alibi && ok) ? alibi[alibi_off + h] : 0.0f;
+    row_f[1][rr] = (float)(t + shift - lo_a);
+    for (e = 0; e < CH; e++) {
+      const float4 x = q_chunk(q, q_dt, (long)q_off, q_s0, q_s1, q0, kvh, G,
+                               row0 + rr, nrows, e, dch, head_dim);
+      qf[(4 * e) * BLOCK_M + rr] = x.s0;
+      qf[(4 * e + 1) * BLOCK_M + rr] = x.s1;
+      qf[(4 * e + 2) * BLOCK_M + rr] = x.s2;
+      qf[(4 * e + 3) * BLOCK_M + rr] = x.s3;
+    }
+  }
+  const VR slope = VLOAD(0, row_f[0]), pos = VLOAD(0, row_f[1]);
+  const int use_alibi = alibi != 0;
+  for (d = 0; d < D_MAX; d++)
+    ot[d] = (VR)(0.0f);
+  int nbad = 0; // keys of the tile on no page (PAGED)
+#if PAGED
+  if (t_beg < t_end)
+    nbad = page_lookup(kblk_s, kslot_s, btrow, lo_a + t_beg * BLOCK_N, k_len,
+                       block_size, num_blocks, tid, st);
+#endif
+  barrier(CLK_LOCAL_MEM_FENCE);
+
+  VR m_run = (VR)(-INFINITY), l_run = (VR)(0.0f);
+  const __local float *kvf = (const __local float *)kv_s;
+  // One work-item: program order is enough between the tile loads and the
+  // reads, so the loop has no barrier (PoCL would otherwise save every live
+  // array around each one).
+  for (tile = t_beg; tile < t_end; tile++) {
+    const long kb = lo_a + tile * BLOCK_N;
+    // Rows of K and V in place when they are f32 (unscaled) and every key of
+    // the tile exists; staged as f32 otherwise (other dtypes, the last tile,
+    // bad pages, a ragged head_dim).
+    // (A bad page is counted by page_lookup: a reduction over kblk_s here
+    // becomes llvm.vector.reduce.or or a freeze, which llvm-spirv 15 cannot
+    // translate.)
+    const int full =
+        (kb + BLOCK_N <= k_len) & ((head_dim & 3) == 0) & (nbad == 0);
+    long ko[BLOCK_N], vo[BLOCK_N], so[BLOCK_N];
+    for (j = 0; j < BLOCK_N; j++) {
+#if PAGED
+      const long pb = kblk_s[j], sl = kslot_s[j];
+      ko[j] = (long)k_off + pb * k_s0 + sl * k_s1 + kvh * k_s2;
+      vo[j] = (long)v_off + pb * v_s0 + sl * v_s1 + kvh * v_s2;
+#else
+      ko[j] = (long)k_off + (k0 + kb + j) * k_s0 + kvh * k_s1;
+      vo[j] = (long)v_off + (k0 + kb + j) * v_s0 + kvh * v_s1;
+#endif
+      so[j] = j * D_MAX;
+    }
+    const int k_in_place = full & (k_dt == DT_F32);
+    const int v_in_place = full & (v_dt == DT_F32);
+    if (k_in_place) {
+      cpu_qk_g(sc, qt, (const __global float *)k, ko, d4);
+    } else {
+      load_kv_tile(kv_s, k, k_dt, (long)k_off, k_s0, k_s1, k_s2, k_sc, k_sc_s0,
+                   k_sc_s1, k_sc_s2, k_sc_mode, kvh, kb, k0, k_len, head_dim,
+                   dch, tid, kblk_s, kslot_s);
+      cpu_qk_l(sc, qt, kvf, so, d4);
+    }
+    // Keys j of the tile that row rr sees: vlo[rr] <= j <= vhi[rr].
+    for (rr = 0; rr < BLOCK_M; rr++) {
+      row_i[0][rr] = (int)clamp(rlo_r[rr] - kb, -1L, (long)BLOCK_N);
+      row_i[1][rr] = (int)clamp(rhi_r[rr] - kb, -1L, (long)BLOCK_N);
+    }
+    const VI vlo = VLOAD(0, row_i[0]), vhi = VLOAD(0, row_i[1]);
+    const VR dpos = pos - (float)(tile * BLOCK_N); // p - kb per row
+    VR mt = (VR)(-INFINITY);
+#pragma unroll
+    for (j = 0; j < BLOCK_N; j++) {
+      VR x = sc[j] * qk_scale;
+      if (softcap > 0.0f)
+        x = softcap * tanh(x / softcap);
+      if (use_alibi)
+        x -= slope * fabs((VR)((float)j) - dpos);
+      VI vis = ((VI)(j) >= vlo) & ((VI)(j) <= vhi);
+#if PAGED
+      vis &= (VI)(kblk_s[j] >= 0 ? -1 : 0);
+#endif
+      // Operators, not select/fmax: PoCL 6.0 calls those out of line for
+      // float16 from SPIR-V. mt never becomes NaN, so max == fmax here.
+      sc[j] = vis ? x : (VR)(-INFINITY);
+      mt = sc[j] > mt ? sc[j] : mt;
+    }
+    const VR m_new = mt > m_run ? mt : m_run;
+    const VR m_safe = m_new == (VR)(-INFINITY) ? (VR)(0.0f) : m_new;
+    const VR alpha = exp(m_run - m_safe);
+    VR psum = (VR)(0.0f);
+#pragma unroll
+    for (j = 0; j < BLOCK_N; j++) {
+      sc[j] = exp(sc[j] - m_safe);
+      psum += sc[j];
+    }
+    if (v_in_place) {
+      cpu_pv_g(ot, sc, alpha, (const __global float *)v, vo, d4);
+    } else {
+      load_kv_tile(kv_s, v, v_dt, (long)v_off, v_s0, v_s1, v_s2, v_sc, v_sc_s0,
+                   v_sc_s1, v_sc_s2, v_sc_mode, kvh, kb, k0, k_len, head_dim,
+                   dch, tid, kblk_s, kslot_s);
+      cpu_pv_l(ot, sc, alpha, kvf, so, d4);
+    }
+    l_run = l_run * alpha + psum;
+    m_run = m_new;
+#if PAGED
+    if (tile + 1 < t_end)
+      nbad = page_lookup(kblk_s, kslot_s, btrow, kb + BLOCK_N, k_len,
+                         block_size, num_blocks, tid, st);
+#endif
+  }
+
+  // Rows past the sequence store nothing.
+  const float *of = (const float *)ot;
+  VSTORE(m_run, 0, row_f[0]);
+  VSTORE(l_run, 0, row_f[1]);
+  for (rr = 0; rr < BLOCK_M; rr++) {
+    long t, rlo, rhi;
+    int h;
+    if (!row_of(row0 + rr, nrows, G, kvh, shift, k_len, wl, wr, &t, &h, &rlo,
+                &rhi))
+      continue;
+    for (e = 0; e < dch; e++)
+      o[e] =
+          (float4)(of[(4 * e) * BLOCK_M + rr], of[(4 * e + 1) * BLOCK_M + rr],
+                   of[(4 * e + 2) * BLOCK_M + rr],
+                   of[(4 * e + 3) * BLOCK_M + rr]);
+    finish_row(o, row_f[0][rr], row_f[1][rr], 0, dch, head_dim, nsplit, split,
+               total_q, q0 + t, heads, h, ws, out, o_dt, (long)o_off, o_s0,
+               o_s1, lse, (long)lse_off, lse_s0, sinks, (long)sinks_off, vs);
+  }
+#else
+  // This work-item's row.
+  long t, rlo, rhi;
+  int h;
+  const int row_ok =
+      row_of(row0 + r, nrows, G, kvh, shift, k_len, wl, wr, &t, &h, &rlo, &rhi);
+  const long tq = q0 + t;
+  const long p = t + shift;
+  const float slope = (alibi && row_ok) ? alibi[alibi_off + h] : 0.0f;
+  // Rows past the sequence skip the arithmetic (not the barriers or
+  // sub-group calls): a whole tile of them is common in decode.
+  const int cdots = row_ok ? dch : 0, pv_keys = row_ok ? BLOCK_N : 0;
+
   // Stage Q (f32, zero past head_dim in the last chunk).
   for (e = tid; e < BLOCK_M * CH; e += WG) {
     const int rr = (int)((uint)e / CH), c = (int)((uint)e % CH);
-    const long ri = row0 + rr;
-    float4 x = (float4)(0.0f);
-    if ((ri < nrows) & (c < dch)) {
-      const long tt = ri / G;
-      const long hh = (long)kvh * G + (ri - tt * G);
-      x = ld4_tail(q, q_dt, (long)q_off + (q0 + tt) * q_s0 + hh * q_s1 + 4 * c,
-                   head_dim - 4 * c);
-    }
-    q_s[rr * KS4 + c] = x;
+    q_s[rr * KS4 + c] = q_chunk(q, q_dt, (long)q_off, q_s0, q_s1, q0, kvh, G,
+                                row0 + rr, nrows, c, dch, head_dim);
   }
 #if PAGED
   if (t_beg < t_end)
@@ -498,42 +787,11 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
   }
 
   // Rows past the sequence store nothing.
-  if (row_ok && nsplit > 1) {
-    // Partial (m, l, unnormalised o) of this split; attention_merge adds
-    // the sink and normalises.
-    __global float *w =
-        ws + (((long)split * total_q + tq) * heads + h) * (head_dim + 2);
-    if (lane == 0) {
-      w[0] = m_run;
-      w[1] = l_run;
-    }
-    for (i = 0; i < NC; i++) {
-      const int c = lane + i * LANES;
-      if (c < dch)
-        stf4_tail(w + 2 + 4 * c, head_dim - 4 * c, o[i] * vs);
-    }
-  } else if (row_ok) {
-    if (sinks) {
-      const float sk = sinks[sinks_off + h];
-      const float mf = fmax(m_run, sk);
-      const float ms = mf == -INFINITY ? 0.0f : mf;
-      const float a = exp(m_run - ms);
-      l_run = l_run * a + exp(sk - ms);
-      for (i = 0; i < NC; i++)
-        o[i] *= a;
-      m_run = mf;
-    }
-    const float inv = l_run > 0.0f ? vs / l_run : 0.0f;
-    const long ob = (long)o_off + tq * o_s0 + h * o_s1;
-    for (i = 0; i < NC; i++) {
-      const int c = lane + i * LANES;
-      if (c < dch)
-        st4_tail(out, o_dt, ob + 4 * c, head_dim - 4 * c, o[i] * inv);
-    }
-    if (lse && lane == 0)
-      lse[lse_off + h * lse_s0 + tq] =
-          l_run > 0.0f ? m_run + log(l_run) : -INFINITY;
-  }
+  if (row_ok)
+    finish_row(o, m_run, l_run, lane, dch, head_dim, nsplit, split, total_q, tq,
+               heads, h, ws, out, o_dt, (long)o_off, o_s0, o_s1, lse,
+               (long)lse_off, lse_s0, sinks, (long)sinks_off, vs);
+#endif // CPU
   barrier(CLK_LOCAL_MEM_FENCE); // see the code shape rules above
 }
 #endif // MMA

@@ -373,9 +373,10 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
     st = clattn__fail(ctx, CLATTN_ERROR_OPENCL, err,
                       "%s: setting kernel arguments of %s failed", fn, v->name);
   } else {
-    // Local (LANES, WG / LANES, 1), or (BLOCK_M, 1, 1) for one lane per
-    // row, as the kernel's reqd_work_group_size says.
-    const size_t lx = t->LANES > 1 ? (size_t)t->LANES : (size_t)t->BLOCK_M;
+    // Local (LANES, WG / LANES, 1), or (WG, 1, 1) for one lane per row
+    // (WG = BLOCK_M, or 1 for the CPU rows' single work-item), as the
+    // kernel's reqd_work_group_size says.
+    const size_t lx = t->LANES > 1 ? (size_t)t->LANES : (size_t)t->WG;
     const size_t ly = t->LANES > 1 ? (size_t)(t->WG / t->LANES) : 1;
     const size_t local[3] = {lx, ly, 1};
     const size_t global[3] = {(size_t)nblk * lx, (size_t)kv_heads * ly,
