@@ -198,10 +198,10 @@ ATT_INLINE int page_lookup(__local int *kblk, __local int *kslot,
 // (per-tensor scales are folded into the scores and the output instead).
 ATT_INLINE void load_kv_tile(__local float4 *dst, const __global uchar *src,
                              int dt, long off, long s0, long s1, long s2,
-                             const __global float *sc, long sc_s0,
-                             long sc_s1, long sc_s2, int sc_mode, int kvh,
-                             long kb, long k0, long k_len, int head_dim,
-                             int dch, int tid, const __local int *kblk,
+                             const __global float *sc, long sc_s0, long sc_s1,
+                             long sc_s2, int sc_mode, int kvh, long kb, long k0,
+                             long k_len, int head_dim, int dch, int tid,
+                             const __local int *kblk,
                              const __local int *kslot) {
   int e;
   for (e = tid; e < BLOCK_N * CH; e += WG) {
@@ -296,14 +296,12 @@ ATT_INLINE float4 q_chunk(const __global uchar *q, int q_dt, long q_off,
 // lane + i * LANES are o[i]: with splits, the partial (m, l, unnormalised o)
 // for attention_merge; else the sink joins, then out = o / l and lse. vs is
 // the per-tensor V scale of a quantized cache (1 otherwise).
-ATT_INLINE void finish_row(float4 *o, float m_run, float l_run, int lane,
-                           int dch, int head_dim, int nsplit, int split,
-                           long total_q, long tq, int heads, int h,
-                           __global float *ws, __global uchar *out, int o_dt,
-                           long o_off, long o_s0, long o_s1,
-                           __global float *lse, long lse_off, long lse_s0,
-                           const __global float *sinks, long sinks_off,
-                           float vs) {
+ATT_INLINE void
+finish_row(float4 *o, float m_run, float l_run, int lane, int dch, int head_dim,
+           int nsplit, int split, long total_q, long tq, int heads, int h,
+           __global float *ws, __global uchar *out, int o_dt, long o_off,
+           long o_s0, long o_s1, __global float *lse, long lse_off, long lse_s0,
+           const __global float *sinks, long sinks_off, float vs) {
   int i;
   if (nsplit > 1) {
     __global float *w =
@@ -346,10 +344,9 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
           const __global uchar *k, ulong k_off, long k_s0, long k_s1, long k_s2,
           int k_dt, float k_scale, const __global float *k_sc, ulong k_sc_off,
           long k_sc_s0, long k_sc_s1, long k_sc_s2, int k_sc_mode,
-          const __global uchar *v, ulong v_off, long v_s0, long v_s1,
-          long v_s2, int v_dt, float v_scale, const __global float *v_sc,
-          ulong v_sc_off, long v_sc_s0, long v_sc_s1, long v_sc_s2,
-          int v_sc_mode,
+          const __global uchar *v, ulong v_off, long v_s0, long v_s1, long v_s2,
+          int v_dt, float v_scale, const __global float *v_sc, ulong v_sc_off,
+          long v_sc_s0, long v_sc_s1, long v_sc_s2, int v_sc_mode,
           const __global int *cu_q, ulong cu_q_off, const __global int *kinfo,
           ulong kinfo_off, const __global int *bt, ulong bt_off, long bt_stride,
           int max_blocks, int block_size, long num_blocks, __global uchar *out,

@@ -15,7 +15,9 @@ static once_flag live_once = ONCE_FLAG_INIT;
 static clattn_context *live;
 static size_t n_live, cap_live;
 
-static void live_init(void) { mtx_init(&live_lock, mtx_plain); }
+static void live_init(void) {
+  mtx_init(&live_lock, mtx_plain);
+}
 
 static int live_add(clattn_context c) {
   call_once(&live_once, live_init);
@@ -151,8 +153,8 @@ clattn_status clattn_context_create(cl_context context, cl_device_id device,
   if (clGetContextInfo(context, CL_CONTEXT_NUM_DEVICES, sizeof ndev, &ndev,
                        NULL) != CL_SUCCESS ||
       ndev == 0 || ndev > 64 ||
-      clGetContextInfo(context, CL_CONTEXT_DEVICES, ndev * sizeof devs[0],
-                       devs, NULL) != CL_SUCCESS)
+      clGetContextInfo(context, CL_CONTEXT_DEVICES, ndev * sizeof devs[0], devs,
+                       NULL) != CL_SUCCESS)
     return create_fail(CLATTN_ERROR_INVALID_ARGUMENT,
                        "clattn_context_create: context is not a valid "
                        "cl_context with 1..64 devices");
@@ -264,7 +266,8 @@ clattn_status clattn_query_variant(clattn_context c, clattn_op op,
     return clattn__fail(c, CLATTN_ERROR_INVALID_ARGUMENT, 0,
                         "clattn_query_variant: op %d or a NULL output",
                         (int)op);
-  if (head_dim < 1 || head_dim > 256 || (unsigned)dtype >= CLATTN_DTYPE_COUNT_ ||
+  if (head_dim < 1 || head_dim > 256 ||
+      (unsigned)dtype >= CLATTN_DTYPE_COUNT_ ||
       (unsigned)cache_dtype >= CLATTN_DTYPE_COUNT_)
     return clattn__fail(c, CLATTN_ERROR_INVALID_ARGUMENT, 0,
                         "clattn_query_variant: head_dim %d (1..256) or dtype "

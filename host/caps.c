@@ -68,8 +68,8 @@ void clattn__caps_parse(clattn_caps *c) {
         min > c->spirv_minor)
       c->spirv_minor = min;
   }
-  unsigned f = c->features &
-               (CLATTN_CAP_GPU | CLATTN_CAP_CPU | CLATTN_CAP_COMPILER);
+  unsigned f =
+      c->features & (CLATTN_CAP_GPU | CLATTN_CAP_CPU | CLATTN_CAP_COMPILER);
   if (c->spirv_minor >= 0)
     f |= CLATTN_CAP_SPIRV;
   static const struct {

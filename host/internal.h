@@ -14,21 +14,21 @@
 // ---- capabilities ---------------------------------------------------------
 // Feature bits of clattn_caps.features and of a variant's `requires`.
 enum {
-  CLATTN_CAP_FP16 = 1u << 0,            // cl_khr_fp16
-  CLATTN_CAP_FP64 = 1u << 1,            // cl_khr_fp64
-  CLATTN_CAP_KHR_SUBGROUPS = 1u << 2,   // cl_khr_subgroups
-  CLATTN_CAP_INTEL_SUBGROUPS = 1u << 3, // cl_intel_subgroups
-  CLATTN_CAP_SUBGROUP_SHUFFLE = 1u << 4,// cl_khr_subgroup_shuffle
-  CLATTN_CAP_NV_ATTRS = 1u << 5,        // cl_nv_device_attribute_query
-  CLATTN_CAP_AMD_ATTRS = 1u << 6,       // cl_amd_device_attribute_query
-  CLATTN_CAP_SPIRV = 1u << 7,           // accepts SPIR-V 1.0+ (IL versions)
-  CLATTN_CAP_COMPILER = 1u << 8,        // CL_DEVICE_COMPILER_AVAILABLE
+  CLATTN_CAP_FP16 = 1u << 0,             // cl_khr_fp16
+  CLATTN_CAP_FP64 = 1u << 1,             // cl_khr_fp64
+  CLATTN_CAP_KHR_SUBGROUPS = 1u << 2,    // cl_khr_subgroups
+  CLATTN_CAP_INTEL_SUBGROUPS = 1u << 3,  // cl_intel_subgroups
+  CLATTN_CAP_SUBGROUP_SHUFFLE = 1u << 4, // cl_khr_subgroup_shuffle
+  CLATTN_CAP_NV_ATTRS = 1u << 5,         // cl_nv_device_attribute_query
+  CLATTN_CAP_AMD_ATTRS = 1u << 6,        // cl_amd_device_attribute_query
+  CLATTN_CAP_SPIRV = 1u << 7,            // accepts SPIR-V 1.0+ (IL versions)
+  CLATTN_CAP_COMPILER = 1u << 8,         // CL_DEVICE_COMPILER_AVAILABLE
   CLATTN_CAP_GPU = 1u << 9,
   CLATTN_CAP_CPU = 1u << 10,
-  CLATTN_CAP_NV_PTX = 1u << 11,         // NVIDIA platform: inline PTX works
+  CLATTN_CAP_NV_PTX = 1u << 11, // NVIDIA platform: inline PTX works
   CLATTN_CAP_INT64_ATOMICS = 1u << 12
 };
-#define CLATTN_CAP_ANY_SUBGROUPS                                              \
+#define CLATTN_CAP_ANY_SUBGROUPS                                               \
   (CLATTN_CAP_KHR_SUBGROUPS | CLATTN_CAP_INTEL_SUBGROUPS)
 
 // Bits of clattn_caps.unknown: fields whose query failed.
@@ -52,23 +52,23 @@ typedef struct clattn_caps {
   char name[128];
   char vendor[128];
   char driver[64];
-  char version[128];          // CL_DEVICE_VERSION
-  char c_version[128];        // CL_DEVICE_OPENCL_C_VERSION
-  char il_versions[256];      // CL_DEVICE_IL_VERSION, "" when none
-  char extensions[8192];      // space-separated, as reported
-  int cl_major, cl_minor;     // from version
-  int c_major, c_minor;       // highest OpenCL C version
-  int spirv_minor;            // highest SPIR-V 1.x accepted, -1 none
-  unsigned features;          // CLATTN_CAP_*
-  unsigned unknown;           // CLATTN_UNK_*
+  char version[128];      // CL_DEVICE_VERSION
+  char c_version[128];    // CL_DEVICE_OPENCL_C_VERSION
+  char il_versions[256];  // CL_DEVICE_IL_VERSION, "" when none
+  char extensions[8192];  // space-separated, as reported
+  int cl_major, cl_minor; // from version
+  int c_major, c_minor;   // highest OpenCL C version
+  int spirv_minor;        // highest SPIR-V 1.x accepted, -1 none
+  unsigned features;      // CLATTN_CAP_*
+  unsigned unknown;       // CLATTN_UNK_*
   cl_device_type type;
   cl_uint compute_units;
   cl_ulong local_mem;
   size_t max_work_group;
   cl_ulong max_alloc;
-  int nv_cc;                  // compute capability * 10 (90 = sm_90), 0 none
-  int amd_wavefront;          // 0 when not AMD or unknown
-  int subgroup_sizes[8];      // intel: CL_DEVICE_SUB_GROUP_SIZES_INTEL (first 8)
+  int nv_cc;             // compute capability * 10 (90 = sm_90), 0 none
+  int amd_wavefront;     // 0 when not AMD or unknown
+  int subgroup_sizes[8]; // intel: CL_DEVICE_SUB_GROUP_SIZES_INTEL (first 8)
   int n_subgroup_sizes;
 } clattn_caps;
 
@@ -89,8 +89,9 @@ typedef enum clattn_device_class {
 } clattn_device_class;
 
 // Tile parameters: the same numbers are passed to the kernel as -D options.
-// Field names are upper case so that the single variant list (cl/variants.cmake)
-// can write `.tile = {.BLOCK_M = 32}` and `-DBLOCK_M=32` from one token.
+// Field names are upper case so that the single variant list
+// (cl/variants.cmake) can write `.tile = {.BLOCK_M = 32}` and `-DBLOCK_M=32`
+// from one token.
 typedef struct clattn_tile {
   int BLOCK_M, BLOCK_N, LANES, D_MAX, VEC, SG, WG, MMA;
 } clattn_tile;
@@ -98,24 +99,25 @@ typedef struct clattn_tile {
 typedef struct clattn_variant {
   const char *name;
   clattn_op op;
-  unsigned requires;           // CLATTN_CAP_* all required
+  unsigned
+    requires; // CLATTN_CAP_* all required
   clattn_device_class dclass;
-  int priority;                // higher = more specific, tried first
-  int min_nv_cc;               // 0 = any
-  int head_dim_multiple;       // head_dim % this == 0 (1 = any)
-  unsigned dtypes;             // bit (1 << clattn_dtype) of accepted q/in dtypes
-  unsigned cache_dtypes;       // the same for the KV cache (kv_write, paged)
-  size_t local_mem;            // bytes of __local the kernel declares
+  int priority;          // higher = more specific, tried first
+  int min_nv_cc;         // 0 = any
+  int head_dim_multiple; // head_dim % this == 0 (1 = any)
+  unsigned dtypes;       // bit (1 << clattn_dtype) of accepted q/in dtypes
+  unsigned cache_dtypes; // the same for the KV cache (kv_write, paged)
+  size_t local_mem;      // bytes of __local the kernel declares
   clattn_tile tile;
-  const char *build_options;   // "-DBLOCK_M=32 ..." (same for both formats)
-  int source_index;            // into clattn__sources
-  const unsigned char *spirv;  // NULL when source-only
+  const char *build_options;  // "-DBLOCK_M=32 ..." (same for both formats)
+  int source_index;           // into clattn__sources
+  const unsigned char *spirv; // NULL when source-only
   size_t spirv_len;
-  int spirv_minor;             // SPIR-V 1.x the module needs
+  int spirv_minor; // SPIR-V 1.x the module needs
 } clattn_variant;
 
 typedef struct clattn_source {
-  const char *file; // "attention.cl"
+  const char *file;          // "attention.cl"
   const unsigned char *text; // includes resolved, NUL-terminated
   size_t len;
 } clattn_source;
@@ -291,8 +293,8 @@ static inline clattn_cache clattn__cache(cl_mem buf, cl_ulong off, cl_long sb,
   c.num_blocks = nb;
   return c;
 }
-#define CLATTN_FLOAT_DTYPES                                                   \
-  (CLATTN_DTYPE_BIT(CLATTN_F32) | CLATTN_DTYPE_BIT(CLATTN_F16) |              \
+#define CLATTN_FLOAT_DTYPES                                                    \
+  (CLATTN_DTYPE_BIT(CLATTN_F32) | CLATTN_DTYPE_BIT(CLATTN_F16) |               \
    CLATTN_DTYPE_BIT(CLATTN_BF16))
 #define CLATTN_QUANT_DTYPES                                                    \
   (CLATTN_DTYPE_BIT(CLATTN_FP8_E4M3) | CLATTN_DTYPE_BIT(CLATTN_FP8_E5M2) |     \

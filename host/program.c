@@ -28,13 +28,14 @@ clattn_status clattn__choose(clattn_context ctx, const clattn_select_args *a,
   mtx_unlock(&ctx->lock);
   clattn_candidate cands[64];
   int nc = 0;
-  const clattn_variant *v = clattn__select(&ctx->caps, a, forced[0] ? forced : NULL,
-                                           cands, 64, &nc, why, sizeof why);
+  const clattn_variant *v =
+      clattn__select(&ctx->caps, a, forced[0] ? forced : NULL, cands, 64, &nc,
+                     why, sizeof why);
   if (ctx->log_debug || ctx->opts.log) {
     for (int i = 0; i < nc; i++)
-      clattn__log(ctx, "select %s: %-28s %s%s", clattn_op_name(a->op),
-                  cands[i].v->name, cands[i].eligible ? "eligible" : "rejected: ",
-                  cands[i].reason);
+      clattn__log(
+          ctx, "select %s: %-28s %s%s", clattn_op_name(a->op), cands[i].v->name,
+          cands[i].eligible ? "eligible" : "rejected: ", cands[i].reason);
   }
   if (!v) // the first row's reason tells the caller why (no compiler, ...)
     return clattn__fail(ctx, CLATTN_ERROR_NO_VARIANT, 0, "%s: %s%s%s%s%s%s",
@@ -72,8 +73,8 @@ static clattn_status build_log_fail(clattn_context ctx, cl_program prog,
                                     cl_int err) {
   char log[3000] = "";
   size_t got = 0;
-  clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG,
-                        sizeof log - 1, log, &got);
+  clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1,
+                        log, &got);
   log[sizeof log - 1] = '\0';
   return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED, err,
                       "building %s from %s failed (cl_int %d); build log:\n%s",

@@ -42,22 +42,28 @@ static int can_spirv(const clattn_caps *c, const clattn_variant *v) {
 }
 
 int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
-                             const clattn_select_args *a, char *why,
-                             size_t n) {
-  static const char *const cap_names[] = {
-      "cl_khr_fp16",       "cl_khr_fp64",
-      "cl_khr_subgroups",  "cl_intel_subgroups",
-      "cl_khr_subgroup_shuffle", "cl_nv_device_attribute_query",
-      "cl_amd_device_attribute_query", "SPIR-V IL",
-      "an online compiler", "a GPU device",
-      "a CPU device",      "NVIDIA inline PTX",
-      "cl_khr_int64_base_atomics"};
+                             const clattn_select_args *a, char *why, size_t n) {
+  static const char *const cap_names[] = {"cl_khr_fp16",
+                                          "cl_khr_fp64",
+                                          "cl_khr_subgroups",
+                                          "cl_intel_subgroups",
+                                          "cl_khr_subgroup_shuffle",
+                                          "cl_nv_device_attribute_query",
+                                          "cl_amd_device_attribute_query",
+                                          "SPIR-V IL",
+                                          "an online compiler",
+                                          "a GPU device",
+                                          "a CPU device",
+                                          "NVIDIA inline PTX",
+                                          "cl_khr_int64_base_atomics"};
   if (v->op != a->op) {
     snprintf(why, n, "serves %s, not %s", clattn_op_name(v->op),
              clattn_op_name(a->op));
     return 0;
   }
-  unsigned missing = v->requires & ~c->features;
+  unsigned missing = v->
+                       requires
+  & ~c->features;
   if (missing) {
     for (unsigned b = 0; b < sizeof cap_names / sizeof cap_names[0]; b++)
       if (missing & (1u << b)) {
@@ -107,15 +113,15 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
              clattn_dtype_name(a->cache_dtype));
     return 0;
   }
-  cl_ulong lmem = (c->unknown & CLATTN_UNK_LOCAL_MEM) ? ASSUMED_LOCAL_MEM
-                                                      : c->local_mem;
+  cl_ulong lmem =
+      (c->unknown & CLATTN_UNK_LOCAL_MEM) ? ASSUMED_LOCAL_MEM : c->local_mem;
   if (v->local_mem > lmem) {
     snprintf(why, n, "needs %zu B local memory, device has %llu B",
              v->local_mem, (unsigned long long)lmem);
     return 0;
   }
-  size_t wg = (c->unknown & CLATTN_UNK_WORK_GROUP) ? ASSUMED_MAX_WG
-                                                   : c->max_work_group;
+  size_t wg =
+      (c->unknown & CLATTN_UNK_WORK_GROUP) ? ASSUMED_MAX_WG : c->max_work_group;
   if (v->tile.WG > 0 && (size_t)v->tile.WG > wg) {
     snprintf(why, n, "work-group of %d > device maximum %zu", v->tile.WG, wg);
     return 0;
@@ -133,8 +139,7 @@ const clattn_variant *clattn__select(const clattn_caps *caps,
                                      const clattn_select_args *a,
                                      const char *forced,
                                      clattn_candidate *cands, int max_cands,
-                                     int *n_cands, char *why,
-                                     size_t why_size) {
+                                     int *n_cands, char *why, size_t why_size) {
   int n = 0, k = 0;
   const clattn_variant *rows = clattn__registry(&n);
   const clattn_variant *best = NULL, *forced_row = NULL;

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *clattn_version_string(void) { return CLATTN_VERSION_STRING; }
+const char *clattn_version_string(void) {
+  return CLATTN_VERSION_STRING;
+}
 
 const char *clattn_status_string(clattn_status st) {
   switch (st) {
@@ -15,7 +17,8 @@ const char *clattn_status_string(clattn_status st) {
   case CLATTN_ERROR_INVALID_ARGUMENT: return "invalid argument";
   case CLATTN_ERROR_BUFFER_TOO_SMALL: return "buffer too small";
   case CLATTN_ERROR_UNSUPPORTED: return "unsupported";
-  case CLATTN_ERROR_NO_VARIANT: return "no kernel variant can run on this device";
+  case CLATTN_ERROR_NO_VARIANT:
+    return "no kernel variant can run on this device";
   case CLATTN_ERROR_BUILD_FAILED: return "kernel build failed";
   case CLATTN_ERROR_OPENCL: return "OpenCL error";
   case CLATTN_ERROR_OUT_OF_MEMORY: return "out of memory";
@@ -25,10 +28,10 @@ const char *clattn_status_string(clattn_status st) {
 }
 
 static const char *const dtype_names[CLATTN_DTYPE_COUNT_] = {
-    [CLATTN_F32] = "f32",        [CLATTN_F16] = "f16",
-    [CLATTN_BF16] = "bf16",      [CLATTN_FP8_E4M3] = "fp8_e4m3",
+    [CLATTN_F32] = "f32",           [CLATTN_F16] = "f16",
+    [CLATTN_BF16] = "bf16",         [CLATTN_FP8_E4M3] = "fp8_e4m3",
     [CLATTN_FP8_E5M2] = "fp8_e5m2", [CLATTN_I8] = "i8",
-    [CLATTN_I32] = "i32",        [CLATTN_I64] = "i64"};
+    [CLATTN_I32] = "i32",           [CLATTN_I64] = "i64"};
 
 const char *clattn_dtype_name(clattn_dtype dt) {
   if ((unsigned)dt >= CLATTN_DTYPE_COUNT_)
@@ -51,9 +54,13 @@ const char *clattn__format_name(clattn_format f) {
 
 size_t clattn__dtype_size(clattn_dtype dt) {
   switch (dt) {
-  case CLATTN_F32: case CLATTN_I32: return 4;
-  case CLATTN_F16: case CLATTN_BF16: return 2;
-  case CLATTN_FP8_E4M3: case CLATTN_FP8_E5M2: case CLATTN_I8: return 1;
+  case CLATTN_F32:
+  case CLATTN_I32: return 4;
+  case CLATTN_F16:
+  case CLATTN_BF16: return 2;
+  case CLATTN_FP8_E4M3:
+  case CLATTN_FP8_E5M2:
+  case CLATTN_I8: return 1;
   case CLATTN_I64: return 8;
   default: return 0;
   }
@@ -91,8 +98,8 @@ clattn_status clattn__fail(clattn_context ctx, clattn_status st, cl_int clerr,
   ctx->last_cl_error = clerr;
   mtx_unlock(&ctx->lock);
   if (clerr)
-    clattn__log(ctx, "error: %s (%s, cl_int %d)", msg,
-                clattn_status_string(st), clerr);
+    clattn__log(ctx, "error: %s (%s, cl_int %d)", msg, clattn_status_string(st),
+                clerr);
   else
     clattn__log(ctx, "error: %s (%s)", msg, clattn_status_string(st));
   return st;

@@ -47,8 +47,8 @@ static clattn_status check_extent(clattn_context ctx, const char *fn,
     return st;
   u128 need = end_elems * elem;
   if (need > size) {
-    unsigned long long n = need > (u128)UINT64_MAX ? UINT64_MAX
-                                                   : (unsigned long long)need;
+    unsigned long long n =
+        need > (u128)UINT64_MAX ? UINT64_MAX : (unsigned long long)need;
     return clattn__fail(ctx, CLATTN_ERROR_BUFFER_TOO_SMALL, 0,
                         "%s: %s needs %llu B but its buffer holds %zu B", fn,
                         arg, n, size);
@@ -152,7 +152,8 @@ clattn_status clattn__check_cache(clattn_context ctx, const char *fn,
                         "must be >= 0",
                         fn, arg, (long long)c->stride_block,
                         (long long)c->stride_slot, (long long)c->stride_head);
-  u128 end = (u128)c->offset + (u128)(c->num_blocks - 1) * (u128)c->stride_block +
+  u128 end = (u128)c->offset +
+             (u128)(c->num_blocks - 1) * (u128)c->stride_block +
              (u128)(c->block_size - 1) * (u128)c->stride_slot +
              (u128)(heads - 1) * (u128)c->stride_head + (u128)dim;
   return check_extent(ctx, fn, arg, c->buffer, end,

@@ -122,10 +122,10 @@ static clattn_status check_common(clattn_context ctx, const char *fn,
     return st;
   // lse [heads, total_q]: rows = heads (stride[0]), one "head", total_q
   // contiguous elements.
-  if (lse && ((st = clattn__check_tensor3(ctx, fn, "lse", lse, H, 1, T,
-                                          CLATTN_DTYPE_BIT(CLATTN_F32))) ||
-              (st = clattn__check_no_alias(ctx, fn, "lse", 1, &H, lse->stride,
-                                           T))))
+  if (lse &&
+      ((st = clattn__check_tensor3(ctx, fn, "lse", lse, H, 1, T,
+                                   CLATTN_DTYPE_BIT(CLATTN_F32))) ||
+       (st = clattn__check_no_alias(ctx, fn, "lse", 1, &H, lse->stride, T))))
     return st;
   if ((st = clattn__check_buffer(ctx, fn, "alibi_slopes", p->alibi_slopes, H,
                                  sizeof(cl_float), 1)) ||
@@ -238,8 +238,10 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
                               "need %.0f B, which could not be allocated",
                               fn, nsplit, bytes);
         }
-        clattn__log(ctx, "%s: split-KV scratch of %.0f B not allocated (cl_int "
-                    "%d); running unsplit", fn, bytes, err);
+        clattn__log(ctx,
+                    "%s: split-KV scratch of %.0f B not allocated (cl_int "
+                    "%d); running unsplit",
+                    fn, bytes, err);
         nsplit = 1;
         err = CL_SUCCESS; // the kernel arguments below OR into err
       }
@@ -418,8 +420,8 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
 // list, the parameters and q/out/lse.
 static clattn_status check_prologue(clattn_context ctx, const char *fn,
                                     cl_command_queue queue,
-                                    const clattn_attention_params *p,
-                                    int paged, const clattn_tensor *q,
+                                    const clattn_attention_params *p, int paged,
+                                    const clattn_tensor *q,
                                     const clattn_tensor *out,
                                     const clattn_tensor *lse, cl_uint n_wait,
                                     const cl_event *wait, cl_event *event) {

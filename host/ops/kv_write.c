@@ -10,8 +10,7 @@
 #define FN "clattn_kv_write"
 
 static clattn_status check_pair(clattn_context ctx, const char *arg,
-                                const char *cache_arg,
-                                const clattn_tensor *src,
+                                const char *cache_arg, const clattn_tensor *src,
                                 const clattn_cache *dst, cl_long heads,
                                 cl_long dim) {
   const cl_long n[3] = {dst->num_blocks, dst->block_size, heads};
@@ -111,8 +110,8 @@ clattn_kv_write(clattn_context ctx, cl_command_queue queue,
                                  cdt)) ||
        (st = clattn__check_cache_scales(ctx, FN, "value_cache", value_cache,
                                         H)) ||
-       (st = check_pair(ctx, "value", "value_cache", value, value_cache, H,
-                        D))))
+       (st =
+            check_pair(ctx, "value", "value_cache", value, value_cache, H, D))))
     return st;
   if (value && (value_cache->block_size != key_cache->block_size ||
                 value_cache->num_blocks != key_cache->num_blocks))

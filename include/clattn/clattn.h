@@ -109,7 +109,7 @@ typedef struct clattn_cache {
   cl_long stride_slot;
   cl_long stride_head;
   clattn_dtype dtype;
-  cl_int block_size; // >= 1
+  cl_int block_size;  // >= 1
   cl_long num_blocks; // >= 1
   float scale;        // CLATTN_SCALE_TENSOR dequant scale, > 0 (0 -> 1)
   // Quantized caches only (float caches need CLATTN_SCALE_TENSOR):
@@ -133,12 +133,13 @@ typedef void (*clattn_log_fn)(void *user, const char *line);
 
 // Context options; zero-initialise (CLATTN_OPTIONS_INIT) and set what you need.
 typedef struct clattn_options {
-  clattn_log_fn log;  // receives log lines (selection, fallbacks); nullable
+  clattn_log_fn log; // receives log lines (selection, fallbacks); nullable
   void *log_user;
   const char *cache_dir; // program binary cache; NULL = $CLATTN_CACHE_DIR,
                          // then $XDG_CACHE_HOME/clattn; "off" disables
 } clattn_options;
-#define CLATTN_OPTIONS_INIT {NULL, NULL, NULL}
+#define CLATTN_OPTIONS_INIT                                                    \
+  { NULL, NULL, NULL }
 
 typedef struct clattn_context_st *clattn_context;
 
@@ -149,23 +150,26 @@ typedef struct clattn_kv_write_params {
   cl_int head_dim;      // 1..256
   clattn_buffer status; // optional device status word (cl_uint); NULL = none
 } clattn_kv_write_params;
-#define CLATTN_KV_WRITE_PARAMS_INIT {0, 0, 0, {NULL, 0}}
+#define CLATTN_KV_WRITE_PARAMS_INIT                                            \
+  {                                                                            \
+    0, 0, 0, { NULL, 0 }                                                       \
+  }
 
 // ---- attention and paged_attention ---------------------------------------
 typedef struct clattn_attention_params {
-  cl_int batch;        // sequences; cu_seqlens hold batch+1 entries
-  cl_int num_heads;    // query heads, a multiple of num_kv_heads
+  cl_int batch;     // sequences; cu_seqlens hold batch+1 entries
+  cl_int num_heads; // query heads, a multiple of num_kv_heads
   cl_int num_kv_heads;
-  cl_int head_dim;     // 1..256
-  cl_long total_q;     // rows of q and out
-  cl_long total_k;     // rows of k and v (attention only)
-  cl_int max_seqlen_q; // >= every query length (host-known bound)
-  cl_int max_seqlen_k; // >= every key length
-  float scale;         // softmax scale; 0 means 1/sqrt(head_dim)
-  cl_int causal;       // non-zero forces window_right = 0
-  cl_int window_left;  // -1 = unbounded
-  cl_int window_right; // -1 = unbounded
-  float softcap;       // > 0 applies softcap * tanh(x / softcap)
+  cl_int head_dim;            // 1..256
+  cl_long total_q;            // rows of q and out
+  cl_long total_k;            // rows of k and v (attention only)
+  cl_int max_seqlen_q;        // >= every query length (host-known bound)
+  cl_int max_seqlen_k;        // >= every key length
+  float scale;                // softmax scale; 0 means 1/sqrt(head_dim)
+  cl_int causal;              // non-zero forces window_right = 0
+  cl_int window_left;         // -1 = unbounded
+  cl_int window_right;        // -1 = unbounded
+  float softcap;              // > 0 applies softcap * tanh(x / softcap)
   clattn_buffer alibi_slopes; // [num_heads] f32; NULL buffer = no ALiBi
   clattn_buffer sinks;        // [num_heads] f32; NULL buffer = no sinks
   clattn_buffer status;       // optional device status word (cl_uint)
@@ -174,9 +178,11 @@ typedef struct clattn_attention_params {
   cl_long block_table_stride; // row stride of block_table in elements
   cl_int num_splits;          // 0 = automatic, 1 = never split, n = n splits
 } clattn_attention_params;
-#define CLATTN_ATTENTION_PARAMS_INIT                                          \
-  {0, 0, 0, 0, 0, 0, 0, 0, 0.0f, 0, -1, -1, 0.0f, {NULL, 0}, {NULL, 0},       \
-   {NULL, 0}, 0, 0, 0}
+#define CLATTN_ATTENTION_PARAMS_INIT                                           \
+  {                                                                            \
+    0, 0, 0, 0, 0, 0, 0, 0, 0.0f, 0, -1, -1, 0.0f, {NULL, 0}, {NULL, 0},       \
+        {NULL, 0}, 0, 0, 0                                                     \
+  }
 
 // ---- library and context -------------------------------------------------
 CLATTN_API const char *clattn_version_string(void);
@@ -216,12 +222,9 @@ CLATTN_API clattn_status clattn_context_force_format(clattn_context ctx,
 // Reports the variant and program format the op would use for a call with
 // this head_dim, q (or key) dtype and cache dtype (ignored by attention).
 // The returned strings are static.
-CLATTN_API clattn_status clattn_query_variant(clattn_context ctx, clattn_op op,
-                                              cl_int head_dim,
-                                              clattn_dtype dtype,
-                                              clattn_dtype cache_dtype,
-                                              const char **variant,
-                                              const char **format);
+CLATTN_API clattn_status clattn_query_variant(
+    clattn_context ctx, clattn_op op, cl_int head_dim, clattn_dtype dtype,
+    clattn_dtype cache_dtype, const char **variant, const char **format);
 
 // ---- ops (all enqueue and return; none blocks) -----------------------------
 // Writes key/value [num_tokens, num_kv_heads, head_dim] into the paged caches
@@ -229,13 +232,13 @@ CLATTN_API clattn_status clattn_query_variant(clattn_context ctx, clattn_op op,
 // are skipped, slots >= num_blocks * block_size are not written and set
 // CLATTN_DEVICE_BAD_SLOT. value and value_cache may both be NULL (key-only).
 // event receives the op's last kernel event (caller releases); nullable.
-CLATTN_API clattn_status clattn_kv_write(
-    clattn_context ctx, cl_command_queue queue,
-    const clattn_kv_write_params *params, const clattn_tensor *key,
-    const clattn_tensor *value, clattn_buffer slot_mapping,
-    const clattn_cache *key_cache, const clattn_cache *value_cache,
-    cl_uint num_events_in_wait_list, const cl_event *event_wait_list,
-    cl_event *event);
+CLATTN_API clattn_status
+clattn_kv_write(clattn_context ctx, cl_command_queue queue,
+                const clattn_kv_write_params *params, const clattn_tensor *key,
+                const clattn_tensor *value, clattn_buffer slot_mapping,
+                const clattn_cache *key_cache, const clattn_cache *value_cache,
+                cl_uint num_events_in_wait_list,
+                const cl_event *event_wait_list, cl_event *event);
 
 // Variable-length attention over packed q [total_q, heads, dim] and k, v
 // [total_k, kv_heads, dim]; cu_seqlens_q/k are cl_int [batch + 1]. lse

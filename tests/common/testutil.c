@@ -9,7 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-// ---- device ------------------------------------------------------------------
+// ---- device
+// ------------------------------------------------------------------
 int tu_parse_device(const char *s, int *p, int *d) {
   char tail = 0;
   if (!s || sscanf(s, "%d:%d%c", p, d, &tail) != 2 || *p < 0 || *d < 0)
@@ -47,8 +48,8 @@ int tu_open_device(int p, int d, tu_env *e) {
     fprintf(stderr, "clCreateContext failed: %d\n", err);
     return -1;
   }
-  e->queue = clCreateCommandQueue(e->ctx, e->device, CL_QUEUE_PROFILING_ENABLE,
-                                  &err);
+  e->queue =
+      clCreateCommandQueue(e->ctx, e->device, CL_QUEUE_PROFILING_ENABLE, &err);
   if (err != CL_SUCCESS) {
     fprintf(stderr, "clCreateCommandQueue failed: %d\n", err);
     clReleaseContext(e->ctx);
@@ -90,9 +91,10 @@ tu_env *tu_env_get(void) {
         !(env.cctx->caps.features & CLATTN_CAP_SPIRV)) {
       const char *expect = getenv("CLATTN_EXPECT_SPIRV");
       if (expect && strcmp(expect, "1") == 0) {
-        fprintf(stderr, "FAIL: CLATTN_EXPECT_SPIRV=1 but device '%s' lists "
-                "no SPIR-V IL version ('%s')\n", env.cctx->caps.name,
-                env.cctx->caps.il_versions);
+        fprintf(stderr,
+                "FAIL: CLATTN_EXPECT_SPIRV=1 but device '%s' lists "
+                "no SPIR-V IL version ('%s')\n",
+                env.cctx->caps.name, env.cctx->caps.il_versions);
         exit(1);
       }
       printf("SKIP: device '%s' does not accept SPIR-V (IL versions: '%s'); "
@@ -119,7 +121,9 @@ static int run(Suite *s, enum fork_status fork) {
   return failed ? 1 : 0;
 }
 
-int tu_run_unit_suite(Suite *s) { return run(s, CK_FORK); }
+int tu_run_unit_suite(Suite *s) {
+  return run(s, CK_FORK);
+}
 
 int tu_run_suite(Suite *s) {
   if (!tu_env_get()) {
@@ -161,7 +165,8 @@ void tu_force_variant(tu_env *e, clattn_op op, const char *name) {
   }
 }
 
-// ---- random numbers (splitmix64) ---------------------------------------------------
+// ---- random numbers (splitmix64)
+// ---------------------------------------------------
 uint64_t tu_seed(void) {
   static uint64_t seed;
   static int have;
@@ -174,7 +179,9 @@ uint64_t tu_seed(void) {
   return seed;
 }
 
-void tu_rng_init(tu_rng *r, uint64_t seed) { r->s = seed; }
+void tu_rng_init(tu_rng *r, uint64_t seed) {
+  r->s = seed;
+}
 
 uint64_t tu_next(tu_rng *r) {
   uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
@@ -191,7 +198,8 @@ int tu_int(tu_rng *r, int lo, int hi) {
   return lo + (int)(tu_next(r) % (uint64_t)(hi - lo + 1));
 }
 
-// ---- dtypes -------------------------------------------------------------------------
+// ---- dtypes
+// -------------------------------------------------------------------------
 float tu_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f,
            man = h & 0x3ff, u;
@@ -281,7 +289,8 @@ double tu_round(clattn_dtype dt, double x) {
   }
 }
 
-// ---- tolerances -------------------------------------------------------------------------
+// ---- tolerances
+// -------------------------------------------------------------------------
 double tu_f32_tol(int max_k) {
   return 0x1p-19 * (max_k > 256 ? sqrt(max_k / 256.0) : 1.0);
 }
@@ -294,7 +303,8 @@ tu_tol tu_out_tol(clattn_dtype dt, int max_k) {
   }
 }
 
-// ---- guarded buffers ----------------------------------------------------------------------
+// ---- guarded buffers
+// ----------------------------------------------------------------------
 int tu_buf_alloc(tu_env *e, tu_buf *b, size_t count, size_t elem) {
   memset(b, 0, sizeof *b);
   b->count = count;
@@ -325,14 +335,15 @@ static int write_all(tu_env *e, tu_buf *b) {
   memset(all, TU_GUARD_BYTE, g);
   memcpy(all + g, b->host, n);
   memset(all + g + n, TU_GUARD_BYTE, g);
-  cl_int err =
-      clEnqueueWriteBuffer(e->queue, b->mem, CL_TRUE, 0, n + 2 * g, all, 0,
-                           NULL, NULL);
+  cl_int err = clEnqueueWriteBuffer(e->queue, b->mem, CL_TRUE, 0, n + 2 * g,
+                                    all, 0, NULL, NULL);
   free(all);
   return err == CL_SUCCESS ? 0 : -1;
 }
 
-int tu_buf_upload(tu_env *e, tu_buf *b) { return write_all(e, b); }
+int tu_buf_upload(tu_env *e, tu_buf *b) {
+  return write_all(e, b);
+}
 
 int tu_buf_poison(tu_env *e, tu_buf *b) {
   memset(b->host, TU_POISON_BYTE, b->count * b->elem);
@@ -344,8 +355,8 @@ size_t tu_buf_download(tu_env *e, tu_buf *b) {
   unsigned char *all = malloc(n + 2 * g);
   if (!all)
     return (size_t)-1;
-  cl_int err = clEnqueueReadBuffer(e->queue, b->mem, CL_TRUE, 0, n + 2 * g,
-                                   all, 0, NULL, NULL);
+  cl_int err = clEnqueueReadBuffer(e->queue, b->mem, CL_TRUE, 0, n + 2 * g, all,
+                                   0, NULL, NULL);
   if (err != CL_SUCCESS) {
     free(all);
     return (size_t)-1;

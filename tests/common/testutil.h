@@ -49,7 +49,8 @@ int tu_eligible_variants(const tu_env *e, const clattn_select_args *a,
 // error.
 void tu_force_variant(tu_env *e, clattn_op op, const char *name);
 
-// ---- random numbers ----------------------------------------------------------
+// ---- random numbers
+// ----------------------------------------------------------
 typedef struct tu_rng {
   uint64_t s;
 } tu_rng;
@@ -59,7 +60,8 @@ uint64_t tu_next(tu_rng *r);
 double tu_uniform(tu_rng *r, double lo, double hi);
 int tu_int(tu_rng *r, int lo, int hi); // inclusive
 
-// ---- dtypes on the host --------------------------------------------------------
+// ---- dtypes on the host
+// --------------------------------------------------------
 float tu_f16_to_f32(uint16_t h);
 uint16_t tu_f32_to_f16(float f); // round to nearest even
 float tu_bf16_to_f32(uint16_t b);
@@ -79,10 +81,11 @@ typedef struct tu_tol {
 double tu_f32_tol(int max_k);
 tu_tol tu_out_tol(clattn_dtype dt, int max_k);
 
-// ---- guarded buffers ------------------------------------------------------------
-// A device buffer of `count` elements of `elem` bytes placed after a guard of
-// TU_GUARD elements and followed by another; pass tu_off(b) as the
-// descriptor offset. host holds the payload.
+// ---- guarded buffers
+// ------------------------------------------------------------ A device buffer
+// of `count` elements of `elem` bytes placed after a guard of TU_GUARD elements
+// and followed by another; pass tu_off(b) as the descriptor offset. host holds
+// the payload.
 #define TU_GUARD 64
 #define TU_GUARD_BYTE 0xA5
 #define TU_POISON_BYTE 0xFF // NaN in f32, f16 and bf16
@@ -95,7 +98,9 @@ typedef struct tu_buf {
 
 int tu_buf_alloc(tu_env *e, tu_buf *b, size_t count, size_t elem);
 void tu_buf_free(tu_buf *b);
-static inline cl_ulong tu_off(const tu_buf *b) { return TU_GUARD; }
+static inline cl_ulong tu_off(const tu_buf *b) {
+  return TU_GUARD;
+}
 // Writes guards + host payload.
 int tu_buf_upload(tu_env *e, tu_buf *b);
 // Fills the payload (device and host) with TU_POISON_BYTE, guards with

@@ -564,7 +564,8 @@ static void run_case(const att_case *c) {
               names[vi], status);
       cc.bad++;
     }
-    cmp_out(&cc, bo.host, dt, tu_out_tol(dt, max_k), vo, ref, row_empty, tq, H, D);
+    cmp_out(&cc, bo.host, dt, tu_out_tol(dt, max_k), vo, ref, row_empty, tq, H,
+            D);
     cmp_untouched(&cc, "out", bo.host, cov_o, no, es);
     if (c->lse) {
       cmp_lse(&cc, bl.host, tu_f32_tol(max_k), vl, ref_lse, tq, H);

@@ -365,19 +365,20 @@ START_TEST(test_decode) {
                            -1,   0.0,
                            NULL, c->sinks ? sinks : NULL};
     ref_attention(&rp, ref, ref_lse);
-    cmp_vals(&cc, "paged vs ref", bo.host, dt, tu_out_tol(dt, max_k), ref, tq, H,
-             D, 1.0);
-    cmp_vals(&cc, "attention vs ref", bo2.host, dt, tu_out_tol(dt, max_k), ref, tq,
+    cmp_vals(&cc, "paged vs ref", bo.host, dt, tu_out_tol(dt, max_k), ref, tq,
              H, D, 1.0);
+    cmp_vals(&cc, "attention vs ref", bo2.host, dt, tu_out_tol(dt, max_k), ref,
+             tq, H, D, 1.0);
     double *paged = malloc(sizeof(double) * (size_t)tq * H * D);
     ck_assert_ptr_nonnull(paged);
     for (size_t i = 0; i < (size_t)tq * H * D; ++i)
       paged[i] = tu_load(bo.host, dt, i);
-    cmp_vals(&cc, "attention vs paged", bo2.host, dt, tu_out_tol(dt, max_k), paged,
-             tq, H, D, 2.0);
-    cmp_lse(&cc, "paged lse vs ref", bl.host, tu_f32_tol(max_k), ref_lse, tq, H);
-    cmp_lse(&cc, "attention lse vs ref", bl2.host, tu_f32_tol(max_k), ref_lse, tq,
+    cmp_vals(&cc, "attention vs paged", bo2.host, dt, tu_out_tol(dt, max_k),
+             paged, tq, H, D, 2.0);
+    cmp_lse(&cc, "paged lse vs ref", bl.host, tu_f32_tol(max_k), ref_lse, tq,
             H);
+    cmp_lse(&cc, "attention lse vs ref", bl2.host, tu_f32_tol(max_k), ref_lse,
+            tq, H);
 
     // The cache holds exactly the history; nothing else was written.
     size_t gk = tu_buf_download(e, &bkc),

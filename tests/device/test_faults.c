@@ -46,9 +46,8 @@ static clattn_status kv_write_once(tu_env *e, clattn_context c, tu_buf *kc,
   clattn_kv_write_params p = CLATTN_KV_WRITE_PARAMS_INIT;
   p.num_tokens = T, p.num_kv_heads = KH, p.head_dim = D;
   clattn_tensor kt = tu_tensor(&bk, CLATTN_F32, KH * D, D);
-  clattn_cache cc =
-      clattn__cache(kc->mem, tu_off(kc), BS * KH * D, KH * D, D, CLATTN_F32,
-                    BS, NB);
+  clattn_cache cc = clattn__cache(kc->mem, tu_off(kc), BS * KH * D, KH * D, D,
+                                  CLATTN_F32, BS, NB);
   clattn_status st = clattn_kv_write(c, e->queue, &p, &kt, NULL, tu_buffer(&bs),
                                      &cc, NULL, 0, NULL, NULL);
   ck_assert_int_eq(clFinish(e->queue), CL_SUCCESS);

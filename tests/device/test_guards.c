@@ -217,8 +217,8 @@ START_TEST(paged_cu_q_guard) {
   clattn_tensor tq = tu_tensor(&bq, CLATTN_F32, H * D, D),
                 to = tu_tensor(&bo, CLATTN_F32, H * D, D),
                 tl = tu_tensor(&bl, CLATTN_F32, 3, 0);
-  clattn_cache kc = clattn__cache(bkc.mem, tu_off(&bkc), PBS * KH * D,
-                                  KH * D, D, CLATTN_F32, PBS, PNB);
+  clattn_cache kc = clattn__cache(bkc.mem, tu_off(&bkc), PBS * KH * D, KH * D,
+                                  D, CLATTN_F32, PBS, PNB);
   clattn_cache vc = kc;
   vc.buffer = bvc.mem;
   clattn_select_args sa = {CLATTN_OP_PAGED_ATTENTION, D, CLATTN_F32, CLATTN_F32,

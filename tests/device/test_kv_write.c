@@ -146,10 +146,10 @@ static void run_case(tu_env *e, const kv_case *k, tu_rng *r) {
   p.head_dim = D;
   p.status = tu_buffer(&f.status);
   cl_event ev = NULL;
-  clattn_status st = clattn_kv_write(
-      e->cctx, e->queue, &p, &f.key, k->key_only ? NULL : &f.value,
-      tu_buffer(&f.slots), &f.kcache, k->key_only ? NULL : &f.vcache, 0, NULL,
-      &ev);
+  clattn_status st =
+      clattn_kv_write(e->cctx, e->queue, &p, &f.key,
+                      k->key_only ? NULL : &f.value, tu_buffer(&f.slots),
+                      &f.kcache, k->key_only ? NULL : &f.vcache, 0, NULL, &ev);
   ck_assert_msg(st == CLATTN_SUCCESS, "%s: %s", variant_now,
                 clattn_context_last_error(e->cctx));
   ck_assert_ptr_nonnull(ev);
@@ -183,8 +183,7 @@ static void run_case(tu_env *e, const kv_case *k, tu_rng *r) {
                 "bs %d dim %d heads %d %s->%s seed %llu",
                 variant_now, diff, first, layout_names[k->layout], k->bs,
                 k->dim, k->heads, clattn_dtype_name(k->in_dt),
-                clattn_dtype_name(k->cache_dt),
-                (unsigned long long)tu_seed());
+                clattn_dtype_name(k->cache_dt), (unsigned long long)tu_seed());
   ck_assert(tu_buf_download(e, &f.status) == 0);
   uint32_t status = *(uint32_t *)f.status.host;
   ck_assert_msg(status == (n_bad ? (uint32_t)CLATTN_DEVICE_BAD_SLOT : 0u),
@@ -208,8 +207,7 @@ static const clattn_dtype pairs[][2] = {{CLATTN_F32, CLATTN_F32},
 
 // Runs one case with every eligible variant.
 static void all_variants(tu_env *e, const kv_case *k, tu_rng *r) {
-  clattn_select_args a = {CLATTN_OP_KV_WRITE, k->dim, k->in_dt, k->cache_dt,
-                          0};
+  clattn_select_args a = {CLATTN_OP_KV_WRITE, k->dim, k->in_dt, k->cache_dt, 0};
   const char *names[16];
   int n = tu_eligible_variants(e, &a, names, 16);
   ck_assert_int_gt(n, 0);
@@ -337,11 +335,13 @@ START_TEST(bad_arguments) {
   ck_assert_int_eq(CALL(f, &f.key, slots, &f.cache, 0, NULL), CLATTN_SUCCESS);
   ck_assert(!tu_buf_poison(e, &f.kc));
 
-  expect_bad(e, &f, clattn_kv_write(e->cctx, e->queue, NULL, &f.key, NULL,
-                                    slots, &f.cache, NULL, 0, NULL, NULL),
+  expect_bad(e, &f,
+             clattn_kv_write(e->cctx, e->queue, NULL, &f.key, NULL, slots,
+                             &f.cache, NULL, 0, NULL, NULL),
              INV, "params", "NULL params");
-  expect_bad(e, &f, clattn_kv_write(e->cctx, NULL, &f.p, &f.key, NULL, slots,
-                                    &f.cache, NULL, 0, NULL, NULL),
+  expect_bad(e, &f,
+             clattn_kv_write(e->cctx, NULL, &f.p, &f.key, NULL, slots, &f.cache,
+                             NULL, 0, NULL, NULL),
              INV, "queue", "NULL queue");
   expect_bad(e, &f, CALL(f, NULL, slots, &f.cache, 0, NULL), INV, "key",
              "NULL key");
@@ -386,14 +386,14 @@ START_TEST(bad_arguments) {
   expect_bad(e, &f, CALL(f, &f.key, s2, &f.cache, 0, NULL), SMALL,
              "slot_mapping", "slot_mapping too short");
   s2.buffer = NULL;
-  expect_bad(e, &f, CALL(f, &f.key, s2, &f.cache, 0, NULL), INV,
-             "slot_mapping", "NULL slot_mapping");
+  expect_bad(e, &f, CALL(f, &f.key, s2, &f.cache, 0, NULL), INV, "slot_mapping",
+             "NULL slot_mapping");
   f.p.head_dim = 0;
-  expect_bad(e, &f, CALL(f, &f.key, slots, &f.cache, 0, NULL), INV,
-             "head_dim", "head_dim 0");
+  expect_bad(e, &f, CALL(f, &f.key, slots, &f.cache, 0, NULL), INV, "head_dim",
+             "head_dim 0");
   f.p.head_dim = 257;
-  expect_bad(e, &f, CALL(f, &f.key, slots, &f.cache, 0, NULL), INV,
-             "head_dim", "head_dim 257");
+  expect_bad(e, &f, CALL(f, &f.key, slots, &f.cache, 0, NULL), INV, "head_dim",
+             "head_dim 257");
   f.p.head_dim = 8;
   f.p.num_kv_heads = 0;
   expect_bad(e, &f, CALL(f, &f.key, slots, &f.cache, 0, NULL), INV,
@@ -411,16 +411,17 @@ START_TEST(bad_arguments) {
              INV, "value_cache", "value without value_cache");
   f.p.status.buffer = f.slots.mem;
   f.p.status.offset = 1 << 20;
-  expect_bad(e, &f, CALL(f, &f.key, slots, &f.cache, 0, NULL), SMALL,
-             "status", "status word past its buffer");
+  expect_bad(e, &f, CALL(f, &f.key, slots, &f.cache, 0, NULL), SMALL, "status",
+             "status word past its buffer");
   f.p.status.buffer = NULL;
 
   // A queue of another context.
   cl_int err;
   cl_context other = clCreateContext(NULL, 1, &e->device, NULL, NULL, &err);
   cl_command_queue oq = clCreateCommandQueue(other, e->device, 0, &err);
-  expect_bad(e, &f, clattn_kv_write(e->cctx, oq, &f.p, &f.key, NULL, slots,
-                                    &f.cache, NULL, 0, NULL, NULL),
+  expect_bad(e, &f,
+             clattn_kv_write(e->cctx, oq, &f.p, &f.key, NULL, slots, &f.cache,
+                             NULL, 0, NULL, NULL),
              INV, "queue", "queue of another context");
   // A buffer of another context.
   cl_mem ob = clCreateBuffer(other, CL_MEM_READ_WRITE, 4096, NULL, &err);
@@ -435,8 +436,8 @@ START_TEST(bad_arguments) {
   // Zero tokens is a no-op that still honours the event contract.
   f.p.num_tokens = 0;
   cl_event ev = NULL;
-  ck_assert_int_eq(clattn_kv_write(e->cctx, e->queue, &f.p, &f.key, NULL,
-                                   slots, &f.cache, NULL, 0, NULL, &ev),
+  ck_assert_int_eq(clattn_kv_write(e->cctx, e->queue, &f.p, &f.key, NULL, slots,
+                                   &f.cache, NULL, 0, NULL, &ev),
                    CLATTN_SUCCESS);
   ck_assert_ptr_nonnull(ev);
   ck_assert_int_eq(clWaitForEvents(1, &ev), CL_SUCCESS);

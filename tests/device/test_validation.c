@@ -118,8 +118,8 @@ static void base(call *c, int op) {
     c->key = tu_tensor(&F.key, CLATTN_F32, KH * D, D);
     c->value = tu_tensor(&F.value, CLATTN_F32, KH * D, D);
     c->slots = tu_buffer(&F.slots);
-    clattn_cache kc = clattn__cache(F.kcache.mem, TU_GUARD, BS * KH * D,
-                                    KH * D, D, CLATTN_F32, BS, NB);
+    clattn_cache kc = clattn__cache(F.kcache.mem, TU_GUARD, BS * KH * D, KH * D,
+                                    D, CLATTN_F32, BS, NB);
     c->kc = kc;
     kc.buffer = F.vcache.mem;
     c->vc = kc;
@@ -140,8 +140,8 @@ static void base(call *c, int op) {
   c->cu_k = tu_buffer(&F.cu_k);
   c->seq_lens = tu_buffer(&F.seq_lens);
   c->bt = tu_buffer(&F.bt);
-  clattn_cache kc = clattn__cache(F.pkcache.mem, TU_GUARD, PBS * KH * D,
-                                  KH * D, D, CLATTN_F32, PBS, PNB);
+  clattn_cache kc = clattn__cache(F.pkcache.mem, TU_GUARD, PBS * KH * D, KH * D,
+                                  D, CLATTN_F32, PBS, PNB);
   c->kc = kc;
   kc.buffer = F.pvcache.mem;
   c->vc = kc;
@@ -394,9 +394,7 @@ typedef struct vcase {
 } vcase;
 
 #define DEF_MUT(op, row, name, st, msg, ...)                                   \
-  static void mut_##op##_##name(call *c) {                                     \
-    __VA_ARGS__;                                                               \
-  }
+  static void mut_##op##_##name(call *c) { __VA_ARGS__; }
 ALL_CASES(DEF_MUT)
 #define DEF_ROW(op, row, name, st, msg, ...)                                   \
   {op, row, #name, st, msg, mut_##op##_##name},

@@ -93,11 +93,15 @@ START_TEST(portable_row_for_every_op) {
   for (int op = 0; op < CLATTN_OP_COUNT_; op++) {
     int found = 0;
     for (int i = 0; i < n; i++)
-    found |= rows[i].op == (clattn_op)op && rows[i].requires == 0 &&
-             rows[i].dclass == CLATTN_CLASS_ANY &&
-             rows[i].local_mem <= 32 * 1024 && rows[i].tile.WG <= 256 &&
-             rows[i].head_dim_multiple <= 1 &&
-             (rows[i].tile.D_MAX == 0 || rows[i].tile.D_MAX >= 256);
+    found |= rows[i].op == (clattn_op)op &&
+             rows[i].
+               requires == 0 &&
+                            rows
+                                [i].dclass == CLATTN_CLASS_ANY &&
+                        rows[i].local_mem <= 32 * 1024 &&
+                        rows[i].tile.WG <= 256 &&
+                        rows[i].head_dim_multiple <= 1 &&
+                        (rows[i].tile.D_MAX == 0 || rows[i].tile.D_MAX >= 256);
     ck_assert_msg(found, "op %s has no portable row", clattn_op_name(op));
   }
 }
@@ -255,9 +259,8 @@ START_TEST(quantized_cache_dtypes) {
                         clattn_dtype_name(qd[q]), v ? v->name : "none",
                         want ? want->name : "none");
           for (int i = 0; i < nc; i++)
-            ck_assert_msg(cands[i].v->tile.MMA ||
-                              (cands[i].v->cache_dtypes &
-                               CLATTN_DTYPE_BIT(qd[q])),
+            ck_assert_msg(cands[i].v->tile.MMA || (cands[i].v->cache_dtypes &
+                                                   CLATTN_DTYPE_BIT(qd[q])),
                           "%s does not take %s caches", cands[i].v->name,
                           clattn_dtype_name(qd[q]));
         }
