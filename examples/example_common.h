@@ -79,7 +79,7 @@ static inline double ex_attend(const float *q, const float *const *k,
                                const float *const *v, int n, int dim,
                                double *out) {
   double mx = -INFINITY, sum = 0.0;
-  double *logit = malloc(sizeof(double) * (size_t)(n ? n : 1));
+  double *logit = malloc(sizeof(double) * (n > 0 ? (size_t)n : 1u));
   for (int j = 0; j < n; j++) {
     double dot = 0.0;
     for (int d = 0; d < dim; d++)
