@@ -157,13 +157,11 @@ ATT_INLINE float hsum4(float4 a) {
   return (a.s0 + a.s1) + (a.s2 + a.s3);
 }
 
-#if MMA
-#include "attention_mma.clh"
-#else
 #if PAGED
 // Physical block (-1: past k_len or a bad table entry, never read through)
 // and slot of keys kb .. kb + BLOCK_N - 1. Returns how many of this
-// work-item's keys got -1.
+// work-item's keys got -1. Shared by the portable, CPU and tensor-core
+// bodies.
 ATT_INLINE int page_lookup(__local int *kblk, __local int *kslot,
                            const __global int *btrow, long kb, long k_len,
                            int block_size, long num_blocks, int tid,
@@ -189,6 +187,10 @@ ATT_INLINE int page_lookup(__local int *kblk, __local int *kslot,
   return nbad;
 }
 #endif
+
+#if MMA
+#include "attention_mma.clh"
+#else
 
 // Stages keys kb .. kb + BLOCK_N - 1 of K or V as f32; rows past k_len (or
 // on a bad page) and columns past head_dim read as 0. Packed (PAGED=0): row

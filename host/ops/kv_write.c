@@ -63,6 +63,29 @@ static scale_args scale_args_of(const clattn_cache *c) {
   return a;
 }
 
+// The kernel arguments of one cache (buffer given apart: NULL for a missing
+// value cache), dtype and scales, from argument *i on.
+static cl_int cache_args(cl_kernel k, int *i, cl_mem buf, const clattn_cache *c,
+                         cl_int dt, const scale_args *sc) {
+  cl_int err = CL_SUCCESS;
+#define CARG(x) err |= clSetKernelArg(k, (cl_uint)(*i)++, sizeof(x), &(x))
+  CARG(buf);
+  CARG(c->offset);
+  CARG(c->stride_block);
+  CARG(c->stride_slot);
+  CARG(c->stride_head);
+  CARG(dt);
+  CARG(sc->inv);
+  CARG(sc->buf);
+  CARG(sc->off);
+  CARG(sc->s[0]);
+  CARG(sc->s[1]);
+  CARG(sc->s[2]);
+  CARG(sc->mode);
+#undef CARG
+  return err;
+}
+
 clattn_status
 clattn_kv_write(clattn_context ctx, cl_command_queue queue,
                 const clattn_kv_write_params *p, const clattn_tensor *key,
@@ -179,32 +202,8 @@ clattn_kv_write(clattn_context ctx, cl_command_queue queue,
   ARG(val->stride[0]);
   ARG(val->stride[1]);
   ARG(vdt);
-  ARG(key_cache->buffer);
-  ARG(key_cache->offset);
-  ARG(key_cache->stride_block);
-  ARG(key_cache->stride_slot);
-  ARG(key_cache->stride_head);
-  ARG(kcdt);
-  ARG(ks.inv);
-  ARG(ks.buf);
-  ARG(ks.off);
-  ARG(ks.s[0]);
-  ARG(ks.s[1]);
-  ARG(ks.s[2]);
-  ARG(ks.mode);
-  ARG(vcbuf);
-  ARG(vc->offset);
-  ARG(vc->stride_block);
-  ARG(vc->stride_slot);
-  ARG(vc->stride_head);
-  ARG(vcdt);
-  ARG(vs.inv);
-  ARG(vs.buf);
-  ARG(vs.off);
-  ARG(vs.s[0]);
-  ARG(vs.s[1]);
-  ARG(vs.s[2]);
-  ARG(vs.mode);
+  err |= cache_args(k, &i, key_cache->buffer, key_cache, kcdt, &ks);
+  err |= cache_args(k, &i, vcbuf, vc, vcdt, &vs);
   ARG(slot_mapping.buffer);
   ARG(slot_mapping.offset);
   ARG(heads);

@@ -135,6 +135,37 @@ int tu_run_suite(Suite *s) {
   return failed;
 }
 
+static void restore_selection(void) {
+  tu_env *e = tu_env_get();
+  if (!e)
+    return;
+  for (int op = 0; op < CLATTN_OP_COUNT_; op++)
+    clattn_context_force_variant(e->cctx, (clattn_op)op, NULL);
+  clFinish(e->queue);
+}
+
+Suite *tu_case_suite(const char *name, const TTest *args, const tu_tcase *tcs,
+                     int ntcs) {
+  Suite *s = suite_create(name);
+  if (args) {
+    TCase *ta = tcase_create("args");
+    tcase_add_checked_fixture(ta, NULL, restore_selection);
+    tcase_add_test(ta, args);
+    suite_add_tcase(s, ta);
+  }
+  const char *large = getenv("CLATTN_TEST_LARGE");
+  const int with_large = large && *large && strcmp(large, "0");
+  for (int i = 0; i < ntcs; i++) {
+    if (tcs[i].large && !with_large)
+      continue;
+    TCase *tc = tcase_create(tcs[i].name);
+    tcase_add_checked_fixture(tc, NULL, restore_selection);
+    tcase_add_loop_test(tc, tcs[i].fn, 0, tcs[i].n);
+    suite_add_tcase(s, tc);
+  }
+  return s;
+}
+
 void tu_env_close(void) {
   if (env_state != 1)
     return;

@@ -32,6 +32,19 @@ void tu_env_close(void);
 // Runs a Check suite in nofork mode on the device under test and returns
 // main()'s exit status: 0 passed, 1 failed, 77 skipped (no device/format).
 int tu_run_suite(Suite *s);
+// A device suite of looped test cases: an "args" case running args (when
+// not NULL), then one case per row of tcs, each looped n times; rows with
+// large set run only under CLATTN_TEST_LARGE=1. Every case's teardown
+// restores automatic variant selection for every op (a failed test in
+// nofork mode leaves its forcing behind).
+typedef struct tu_tcase {
+  const char *name;
+  const TTest *fn;
+  int n;
+  int large;
+} tu_tcase;
+Suite *tu_case_suite(const char *name, const TTest *args, const tu_tcase *tcs,
+                     int ntcs);
 // Runs a Check suite that needs no device (forking as Check likes); returns
 // 0 when every test passed, else 1.
 int tu_run_unit_suite(Suite *s);

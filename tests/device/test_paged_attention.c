@@ -816,43 +816,18 @@ START_TEST(test_args) {
 }
 END_TEST
 
-static void teardown(void) {
-  tu_env *e = tu_env_get();
-  if (e) {
-    clattn_context_force_variant(e->cctx, CLATTN_OP_PAGED_ATTENTION, NULL);
-    clFinish(e->queue);
-  }
-}
-
 static Suite *paged_suite(void) {
-  Suite *s = suite_create("paged_attention");
-  struct {
-    const char *name;
-    const TTest *fn;
-    int n;
-  } tcs[] = {
-      {"pages", test_pages, NCASES(page_cases)},
-      {"batches", test_batches, NCASES(batch_cases)},
-      {"shapes", test_shapes, NCASES(shape_cases)},
-      {"features", test_features, NCASES(feature_cases)},
-      {"long", test_long, NCASES(long_cases)},
-      {"bad_data", test_bad_data, NCASES(bad_cases)},
-      {"large", test_large, NCASES(large_cases)},
+  const tu_tcase tcs[] = {
+      {"pages", test_pages, NCASES(page_cases), 0},
+      {"batches", test_batches, NCASES(batch_cases), 0},
+      {"shapes", test_shapes, NCASES(shape_cases), 0},
+      {"features", test_features, NCASES(feature_cases), 0},
+      {"long", test_long, NCASES(long_cases), 0},
+      {"bad_data", test_bad_data, NCASES(bad_cases), 0},
+      {"large", test_large, NCASES(large_cases), 1},
   };
-  TCase *ta = tcase_create("args");
-  tcase_add_checked_fixture(ta, NULL, teardown);
-  tcase_add_test(ta, test_args);
-  suite_add_tcase(s, ta);
-  const char *large = getenv("CLATTN_TEST_LARGE");
-  for (size_t i = 0; i < sizeof tcs / sizeof *tcs; ++i) {
-    if (tcs[i].fn == test_large && !(large && *large && strcmp(large, "0")))
-      continue;
-    TCase *tc = tcase_create(tcs[i].name);
-    tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_add_loop_test(tc, tcs[i].fn, 0, tcs[i].n);
-    suite_add_tcase(s, tc);
-  }
-  return s;
+  return tu_case_suite("paged_attention", test_args, tcs,
+                       (int)(sizeof tcs / sizeof *tcs));
 }
 
 // Skips (77) with the reason printed by tu_env_get when there is no device
