@@ -105,6 +105,8 @@ typedef struct clattn_variant {
   int priority;          // higher = more specific, tried first
   int min_nv_cc;         // 0 = any
   int head_dim_multiple; // head_dim % this == 0 (1 = any)
+  int max_q_rows;        // > 0: needs 1 <= max_seqlen_q * group <= this
+  int tf32;              // f32 with tf32 products: needs allow_tf32
   unsigned dtypes;       // bit (1 << clattn_dtype) of accepted q/in dtypes
   unsigned cache_dtypes; // the same for the KV cache (kv_write, paged)
   size_t local_mem;      // bytes of __local the kernel declares
@@ -138,7 +140,9 @@ typedef struct clattn_select_args {
   int head_dim;
   clattn_dtype dtype;       // q (or key, for kv_write) dtype
   clattn_dtype cache_dtype; // kv_write and paged_attention
-  int max_seqlen_q;
+  int max_seqlen_q;         // 0 = not known (kv_write, queries)
+  int group;                // num_heads / num_kv_heads; 0 = not known
+  int allow_tf32;           // the caller accepts tf32 products for f32
 } clattn_select_args;
 
 typedef struct clattn_candidate {

@@ -85,6 +85,19 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
              c->nv_cc % 10);
     return 0;
   }
+  if (v->max_q_rows > 0) {
+    const long rows = (long)a->max_seqlen_q * a->group;
+    if (rows < 1 || rows > v->max_q_rows) {
+      snprintf(why, n,
+               "decode row: max_seqlen_q %d x group %d is not within 1..%d",
+               a->max_seqlen_q, a->group, v->max_q_rows);
+      return 0;
+    }
+  }
+  if (v->tf32 && !a->allow_tf32) {
+    snprintf(why, n, "tf32 products: the call did not set allow_tf32");
+    return 0;
+  }
   if (v->tile.D_MAX && a->head_dim > v->tile.D_MAX) {
     snprintf(why, n, "head_dim %d > %d", a->head_dim, v->tile.D_MAX);
     return 0;

@@ -184,9 +184,14 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
                               "%s: enqueueing a marker failed", fn);
   }
 
-  clattn_select_args a = {
-      c->paged ? CLATTN_OP_PAGED_ATTENTION : CLATTN_OP_ATTENTION, p->head_dim,
-      c->q->dtype, (clattn_dtype)c->cache_dtype, p->max_seqlen_q};
+  clattn_select_args a = {c->paged ? CLATTN_OP_PAGED_ATTENTION
+                                   : CLATTN_OP_ATTENTION,
+                          p->head_dim,
+                          c->q->dtype,
+                          (clattn_dtype)c->cache_dtype,
+                          p->max_seqlen_q,
+                          p->num_heads / p->num_kv_heads,
+                          0};
   const clattn_variant *v = NULL;
   clattn_format f;
   cl_kernel k = NULL, km = NULL;

@@ -20,7 +20,8 @@
 static const char usage[] =
     "usage: clattn-probe [--json] [--device P:D] [--selftest] [--head-dim N]\n"
     "                    [--dtype f32|f16|bf16] [--cache-dtype f32|f16|bf16]\n"
-    "                    [--seqlen-q N] [--seed N] [--no-cache] [--help]\n"
+    "                    [--seqlen-q N] [--group N] [--seed N] [--no-cache]\n"
+    "                    [--help]\n"
     "\n"
     "Shows every OpenCL device as clattn sees it: its capabilities, the\n"
     "program format it would use and, for each op, the variant selected for a\n"
@@ -38,6 +39,8 @@ static const char usage[] =
     "  --seqlen-q N    representative call: max query length of attention and\n"
     "                  paged_attention (default 512 and 1, i.e. prefill and\n"
     "                  decode)\n"
+    "  --group N       representative call: query heads per KV head (default "
+    "4)\n"
     "  --seed N        self-test data seed (default: time-based, printed)\n"
     "  --no-cache      self-test builds every program (CLATTN_CACHE_DIR=off)\n"
     "\n"
@@ -53,6 +56,7 @@ typedef struct probe_opts {
   clattn_dtype dtype, cache_dtype;
   int cache_dtype_set;
   int seqlen_q; // 0 = per-op default
+  int group;    // num_heads / num_kv_heads of the representative call
   uint64_t seed;
   int seed_set;
 } probe_opts;
@@ -134,6 +138,8 @@ static void select_ops(dev_report *r, const probe_opts *o, const env_force *f) {
             ? 0
             : (o->seqlen_q ? o->seqlen_q
                            : (op == CLATTN_OP_ATTENTION ? 512 : 1));
+    orp->args.group = op == CLATTN_OP_KV_WRITE ? 0 : o->group;
+    orp->args.group = op == CLATTN_OP_KV_WRITE ? 0 : o->group;
     orp->forced = f->variant[op][0] ? f->variant[op] : NULL;
     orp->selected =
         clattn__select(&r->caps, &orp->args, orp->forced, orp->cands, MAX_CANDS,
@@ -386,8 +392,8 @@ static void print_human(const dev_report *r) {
     }
     if (op != CLATTN_OP_KV_WRITE) {
       size_t len = strlen(call);
-      snprintf(call + len, sizeof call - len, ", max_seqlen_q %d",
-               o->args.max_seqlen_q);
+      snprintf(call + len, sizeof call - len, ", max_seqlen_q %d, group %d",
+               o->args.max_seqlen_q, o->args.group);
     }
     printf("\n  Op %-25s (%s)\n", clattn_op_name((clattn_op)op), call);
     if (o->selected && o->format >= 0)
@@ -416,8 +422,10 @@ static void json_call(json_w *w, const op_report *o) {
   json_string(w, "dtype", tool_dtype_name(o->args.dtype));
   if (o->args.op != CLATTN_OP_ATTENTION)
     json_string(w, "cache_dtype", tool_dtype_name(o->args.cache_dtype));
-  if (o->args.op != CLATTN_OP_KV_WRITE)
+  if (o->args.op != CLATTN_OP_KV_WRITE) {
     json_int(w, "max_seqlen_q", o->args.max_seqlen_q);
+    json_int(w, "group", o->args.group);
+  }
   json_object_end(w);
 }
 
@@ -590,6 +598,7 @@ static void json_device(json_w *w, const dev_report *r, const probe_opts *po,
 static int parse_args(int argc, char **argv, probe_opts *o) {
   memset(o, 0, sizeof *o);
   o->head_dim = 128;
+  o->group = 4;
   o->dtype = CLATTN_F16;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -622,6 +631,13 @@ static int parse_args(int argc, char **argv, probe_opts *o) {
         return -1;
       }
       o->seqlen_q = (int)n;
+      i++;
+    } else if (!strcmp(a, "--group")) {
+      if (tool_parse_int(val, 1, 256, &n)) {
+        fprintf(stderr, "clattn-probe: --group takes 1..256\n");
+        return -1;
+      }
+      o->group = (int)n;
       i++;
     } else if (!strcmp(a, "--dtype") || !strcmp(a, "--cache-dtype")) {
       clattn_dtype dt;

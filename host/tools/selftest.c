@@ -825,16 +825,16 @@ static st_result *add_result(st_report *rep) {
 // With prefer_max, the variant's own D_MAX comes first, so that the largest
 // head_dim a variant is built for is tested too.
 static int pick_dim(const clattn_variant *v, const clattn_caps *caps,
-                    clattn_op op, clattn_dtype dt, int max_q, const int *dims,
-                    int prefer_max) {
+                    clattn_op op, clattn_dtype dt, int max_q, int group,
+                    const int *dims, int prefer_max) {
   if (prefer_max && v->tile.D_MAX > 0) {
-    clattn_select_args a = {op, v->tile.D_MAX, dt, dt, max_q};
+    clattn_select_args a = {op, v->tile.D_MAX, dt, dt, max_q, group, 0};
     char why[160];
     if (clattn__variant_eligible(v, caps, &a, why, sizeof why))
       return v->tile.D_MAX;
   }
   for (int i = 0; i < 8 && dims[i]; i++) {
-    clattn_select_args a = {op, dims[i], dt, dt, max_q};
+    clattn_select_args a = {op, dims[i], dt, dt, max_q, group, 0};
     char why[160];
     if (clattn__variant_eligible(v, caps, &a, why, sizeof why))
       return dims[i];
@@ -934,6 +934,7 @@ int selftest_run(tool_session *s, const clattn_caps *caps, uint64_t seed,
                 kc ? ci == 0 : ci == 0 || attn_cases[ci - 1].op != ac->op;
             const int d =
                 pick_dim(v, caps, (clattn_op)op, dt, ac ? ac->q_hi : 0,
+                         ac ? ac->heads / ac->kv_heads : 0,
                          kc ? kc->dims : ac->dims, first_case);
             if (!d)
               continue; // not eligible for this case at any of its dims

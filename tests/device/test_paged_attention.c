@@ -548,7 +548,8 @@ static void run_case(const pg_case *c) {
   cl_uint may_status =
       want_status | (c->bad == BAD_SEQ ? CLATTN_DEVICE_BAD_BLOCK_TABLE : 0);
 
-  clattn_select_args sa = {CLATTN_OP_PAGED_ATTENTION, D, dt, dt, p->max_q};
+  clattn_select_args sa = {
+      CLATTN_OP_PAGED_ATTENTION, D, dt, dt, p->max_q, p->H / p->KVH, 0};
   const char *names[32];
   int nvar = tu_eligible_variants(e, &sa, names, 32);
   ck_assert_msg(nvar >= 1,

@@ -56,7 +56,7 @@ static clattn_caps fake(int kind) {
 }
 
 static clattn_select_args args(clattn_op op, int d, clattn_dtype dt) {
-  clattn_select_args a = {op, d, dt, dt, 1};
+  clattn_select_args a = {op, d, dt, dt, 1, 1, 0};
   return a;
 }
 
@@ -216,8 +216,8 @@ START_TEST(nvidia_tensor_core_rows) {
     if (!cases[i].ptx)
       c.features &= ~CLATTN_CAP_NV_PTX;
     char why[256];
-    clattn_select_args a = {cases[i].op, cases[i].d, cases[i].dt,
-                            cases[i].cache_dt, 1};
+    clattn_select_args a = {
+        cases[i].op, cases[i].d, cases[i].dt, cases[i].cache_dt, 1, 1, 0};
     const clattn_variant *v =
         clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
     ck_assert_msg(v && strcmp(v->name, cases[i].want) == 0,
