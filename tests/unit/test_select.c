@@ -180,35 +180,53 @@ START_TEST(nvidia_tensor_core_rows) {
   // f32 keeps the exact portable path; so do head_dim % 8 != 0, head_dim
   // > 128, a cache whose dtype is not the q dtype, bf16 before sm_80, Volta
   // (no row yet) and devices without NVIDIA's PTX.
+  // The decode rows take calls of at most 16 rows per sequence and KV head
+  // (max_seqlen_q x group), known: q 1 x group 4, 2 x 8, 16 x 1 do; 1 x 32
+  // (MQA), 17 x 1 and an unknown (0) shape do not.
   static const struct {
     int cc, ptx;
     clattn_op op;
     int d;
     clattn_dtype dt, cache_dt;
     const char *want;
+    int q, group;
   } cases[] = {
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm80_f16_d128_decode", 1, 4},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 64, CLATTN_BF16, CLATTN_BF16,
+       "paged_attention_mma_sm80_bf16_d64_decode", 2, 8},
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm80_f16_d128"},
+       "attention_mma_sm80_f16_d128_decode", 16, 1},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm80_f16_d128", 1, 32},
+      {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm80_f16_d128", 17, 1},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm80_f16_d128", 0, 4},
+      {75, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm75_f16_d128", 1, 4},
+      {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm80_f16_d128", 512, 1},
       {90, 1, CLATTN_OP_ATTENTION, 64, CLATTN_BF16, CLATTN_BF16,
-       "attention_mma_sm80_bf16_d64"},
+       "attention_mma_sm80_bf16_d64", 512, 1},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 96, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm80_f16_d128"},
+       "paged_attention_mma_sm80_f16_d128", 512, 1},
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32, CLATTN_F32,
-       "attention_generic_d128"},
+       "attention_generic_d128", 512, 1},
       {90, 1, CLATTN_OP_ATTENTION, 100, CLATTN_F16, CLATTN_F16,
-       "attention_generic_d128"},
+       "attention_generic_d128", 512, 1},
       {90, 1, CLATTN_OP_ATTENTION, 256, CLATTN_F16, CLATTN_F16,
-       "attention_generic_d256"},
+       "attention_generic_d256", 512, 1},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F32,
-       "paged_attention_generic_d128"},
+       "paged_attention_generic_d128", 512, 1},
       {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm75_f16_d128"},
+       "attention_mma_sm75_f16_d128", 512, 1},
       {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
-       "attention_generic_d128"},
+       "attention_generic_d128", 512, 1},
       {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_generic_d128"},
+       "attention_generic_d128", 512, 1},
       {90, 0, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_generic_d128"},
+       "attention_generic_d128", 512, 1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     clattn_caps c = fake(H200);
@@ -217,7 +235,8 @@ START_TEST(nvidia_tensor_core_rows) {
       c.features &= ~CLATTN_CAP_NV_PTX;
     char why[256];
     clattn_select_args a = {
-        cases[i].op, cases[i].d, cases[i].dt, cases[i].cache_dt, 1, 1, 0};
+        cases[i].op,    cases[i].d, cases[i].dt, cases[i].cache_dt, cases[i].q,
+        cases[i].group, 0};
     const clattn_variant *v =
         clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
     ck_assert_msg(v && strcmp(v->name, cases[i].want) == 0,
