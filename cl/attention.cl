@@ -837,12 +837,33 @@ attention_merge(const __global float *ws, int nsplit, const __global int *cu_q,
     const __global float *w0 = ws + tq * rstride + (long)h * (head_dim + 2);
     const float sk = sinks ? sinks[sinks_off + h] : -INFINITY;
     float m = sk;
-    for (z = 0; z < nsplit; z++)
+    // Four partials per step, so that their loads are in flight together:
+    // with one token (long-context decode) this kernel is otherwise a chain
+    // of 2 * nsplit dependent loads.
+    for (z = 0; z + 4 <= nsplit; z += 4)
+      m = fmax(fmax(m, fmax(w0[z * zstride], w0[(z + 1) * zstride])),
+               fmax(w0[(z + 2) * zstride], w0[(z + 3) * zstride]));
+    for (; z < nsplit; z++)
       m = fmax(m, w0[z * zstride]);
     const float ms = m == -INFINITY ? 0.0f : m;
     float l = exp(sk - ms); // 0 without a sink
     float4 acc = (float4)(0.0f);
-    for (z = 0; z < nsplit; z++) {
+    for (z = 0; z + 4 <= nsplit; z += 4) {
+      const __global float *w = w0 + z * zstride;
+      float2 ml[4];
+      float4 x[4];
+      int u;
+      for (u = 0; u < 4; u++) {
+        ml[u] = vload2(0, w + u * zstride);
+        x[u] = ldf4_tail(w + u * zstride + 2 + 4 * c, head_dim - 4 * c);
+      }
+      for (u = 0; u < 4; u++) {
+        const float a = exp(ml[u].x - ms);
+        l += ml[u].y * a;
+        acc += a * x[u];
+      }
+    }
+    for (; z < nsplit; z++) {
       const __global float *w = w0 + z * zstride;
       const float a = exp(w[0] - ms);
       l += w[1] * a;
