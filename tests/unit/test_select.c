@@ -105,11 +105,15 @@ START_TEST(portable_row_for_every_op) {
   for (int op = 0; op < CLATTN_OP_COUNT_; op++) {
     int found = 0;
     for (int i = 0; i < n; i++)
-    found |= rows[i].op == (clattn_op)op && rows[i].requires == 0 &&
-             rows[i].dclass == CLATTN_CLASS_ANY &&
-             rows[i].local_mem <= 32 * 1024 && rows[i].tile.WG <= 256 &&
-             rows[i].head_dim_multiple <= 1 &&
-             (rows[i].tile.D_MAX == 0 || rows[i].tile.D_MAX >= 256);
+    found |= rows[i].op == (clattn_op)op &&
+             rows[i].
+               requires == 0 &&
+                            rows
+                                [i].dclass == CLATTN_CLASS_ANY &&
+                        rows[i].local_mem <= 32 * 1024 &&
+                        rows[i].tile.WG <= 256 &&
+                        rows[i].head_dim_multiple <= 1 &&
+                        (rows[i].tile.D_MAX == 0 || rows[i].tile.D_MAX >= 256);
     ck_assert_msg(found, "op %s has no portable row", clattn_op_name(op));
   }
 }
