@@ -60,6 +60,8 @@ if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16 --causal
   B attention --batch 8 --heads 32 --kv-heads 8 --seqlen-q 4096 --head-dim 128 --dtype f16
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f32
+  # The same f32 prefill with allow_tf32 (issue 5): the tf32 tensor-core rows.
+  B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f32 --tf32
   PYTHONUNBUFFERED=1 python3 "$(dirname "$0")/sdpa_peer.py" \
     --shapes "8,32,32,4096,128;8,32,8,4096,128" | tee -a "$LOG/bench.jsonl"
 fi

@@ -217,3 +217,39 @@ foreach(op attention paged_attention)
     endforeach()
   endforeach()
 endforeach()
+# tf32 rows (opt-in: clattn_attention_params.allow_tf32; TF32 keeps them out
+# of every call that did not set it): f32 q, k, v (or cache) and out through
+# m16n8k8 tf32 products with f32 accumulation (attention_mma.clh,
+# MMA_TF32=1). Staged tiles are f32, twice the bytes of a 16-bit key, so the
+# tiles keep the 16-bit rows' 16 KiB per K or V tile with half the keys at
+# d128 (BLOCK_N 32); head_dim must be a multiple of 4 (4-float chunks).
+# Per op: paged, warps, K buffers and flag bytes as the 16-bit rows above.
+foreach(row "attention;0;8;2;0" "paged_attention;1;4;1;8")
+  list(GET row 0 op)
+  list(GET row 1 paged)
+  list(GET row 2 warps)
+  list(GET row 3 kbuf)
+  list(GET row 4 flags)
+  string(TOUPPER ${op} OPU)
+  math(EXPR bm "16 * ${warps}")
+  math(EXPR wg "32 * ${warps}")
+  foreach(d 64 128)
+    if(d EQUAL 64)
+      set(bn 64)
+      set(p 31)
+    else()
+      set(bn 32)
+      set(p 30)
+    endif()
+    # kbuf K tiles and a V tile of bn keys x d floats, page lookups of two
+    # tiles (paged), the flag words unless they live in the V tile.
+    math(EXPR lbytes "4 * (${kbuf} + 1) * ${bn} * ${d} + ${paged} * (16 * ${bn} + 8) + ${flags}")
+    clattn_variant(${op}_mma_sm80_tf32_d${d} OP ${OPU}
+      SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY TF32
+      REQUIRES NV_PTX MIN_NV_CC 80 HEAD_DIM_MULTIPLE 4 DTYPES F32
+      CACHE_DTYPES F32
+      LOCAL_MEM ${lbytes}
+      TILE BLOCK_M=${bm} BLOCK_N=${bn} LANES=32 D_MAX=${d} SG=0 WG=${wg} MMA=80
+      DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=0 MMA_TF32=1 KBUF=${kbuf})
+  endforeach()
+endforeach()

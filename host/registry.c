@@ -94,10 +94,6 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
       return 0;
     }
   }
-  if (v->tf32 && !a->allow_tf32) {
-    snprintf(why, n, "tf32 products: the call did not set allow_tf32");
-    return 0;
-  }
   if (v->tile.D_MAX && a->head_dim > v->tile.D_MAX) {
     snprintf(why, n, "head_dim %d > %d", a->head_dim, v->tile.D_MAX);
     return 0;
@@ -124,6 +120,11 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
       !(v->cache_dtypes & CLATTN_DTYPE_BIT(a->cache_dtype))) {
     snprintf(why, n, "cache dtype %s not supported",
              clattn_dtype_name(a->cache_dtype));
+    return 0;
+  }
+  // After the dtype checks: an f16 call is told the dtype, not this.
+  if (v->tf32 && !a->allow_tf32) {
+    snprintf(why, n, "tf32 products: the call did not set allow_tf32");
     return 0;
   }
   cl_ulong lmem =

@@ -191,7 +191,7 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
                           (clattn_dtype)c->cache_dtype,
                           p->max_seqlen_q,
                           p->num_heads / p->num_kv_heads,
-                          0};
+                          p->allow_tf32 != 0};
   const clattn_variant *v = NULL;
   clattn_format f;
   cl_kernel k = NULL, km = NULL;

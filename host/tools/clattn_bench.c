@@ -21,7 +21,8 @@
 static const char usage[] =
     "usage: clattn-bench OP [--batch B] [--heads H] [--kv-heads HKV]\n"
     "                   [--seqlen-q N] [--seqlen-k N] [--head-dim D]\n"
-    "                   [--dtype f32|f16|bf16] [--causal] [--window L,R]\n"
+    "                   [--dtype f32|f16|bf16] [--tf32] [--causal]\n"
+    "                   [--window L,R]\n"
     "                   [--page-size P] [--layout nhd|hnd] [--num-splits N]\n"
     "                   [--cache-dtype T[,T...]] [--scale-mode M]\n"
     "                   [--warmup N] [--iters N] [--device P:D]\n"
@@ -39,9 +40,11 @@ static const char usage[] =
     "f32, f16, bf16, fp8_e4m3, fp8_e5m2 or i8, or a comma-separated list: "
     "each\n"
     "is run in turn on the same shape and printed (--json: one object per\n"
-    "line). --scale-mode (quantized caches) is tensor (default), buffer or\n"
-    "token-head. Tokens/s count query tokens (paged_attention) or written\n"
-    "tokens (kv_write) per second; KV tokens/s the cached positions read.\n"
+    "line). --tf32 sets allow_tf32 (attention ops: f32 may use tf32\n"
+    "tensor-core products). --scale-mode (quantized caches) is tensor\n"
+    "(default), buffer or token-head. Tokens/s count query tokens\n"
+    "(paged_attention) or written tokens (kv_write) per second; KV tokens/s\n"
+    "the cached positions read.\n"
     "Prints median, min and p90 time of one op (device time from profiling\n"
     "events, docs/bench.md), TFLOP/s (attention ops; 4*D per visible\n"
     "query-key pair and head) and GB/s of the bytes that must move.\n"
@@ -57,6 +60,7 @@ typedef struct bench_opts {
   int n_cache_dtypes; // 0: the cache takes --dtype
   int scale_mode;     // clattn_scale_mode of quantized caches
   int causal, wl, wr;
+  int tf32; // allow_tf32 of the attention ops
   int page_size, hnd, num_splits;
   int warmup, iters;
   const char *device, *variant, *format;
@@ -200,6 +204,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
       o->json = 1;
     } else if (!strcmp(a, "--causal")) {
       o->causal = 1;
+    } else if (!strcmp(a, "--tf32")) {
+      o->tf32 = 1;
     } else if (!strcmp(a, "--window")) {
       if (parse_window(val, &o->wl, &o->wr)) {
         fprintf(stderr, "clattn-bench: --window takes L,R (-1 = unbounded)\n");
@@ -522,6 +528,7 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
   ap.causal = o->causal;
   ap.window_left = o->wl;
   ap.window_right = o->wr;
+  ap.allow_tf32 = o->tf32;
   clattn_tensor tq = {d->q, 0, {H * D, D}, o->dtype};
   d->tq = tq;
   d->tout = tq;
@@ -749,7 +756,7 @@ static int run_one(tool_session *s, bench_opts o, const tool_dev *dev,
                             o.op == CLATTN_OP_KV_WRITE ? 0 : o.seqlen_q,
                             o.op == CLATTN_OP_KV_WRITE ? 0
                                                        : o.heads / o.kv_heads,
-                            0};
+                            o.op != CLATTN_OP_KV_WRITE && o.tf32};
     const clattn_variant *v = NULL;
     clattn_format f = CLATTN_FORMAT_SOURCE;
     const char *vname = "?", *fname = "?";
@@ -793,6 +800,8 @@ static int run_one(tool_session *s, bench_opts o, const tool_dev *dev,
       json_int(&w, "head_dim", o.head_dim);
       json_string(&w, "dtype", tool_dtype_name(o.dtype));
       json_bool(&w, "causal", o.causal);
+      if (o.op != CLATTN_OP_KV_WRITE)
+        json_bool(&w, "allow_tf32", o.tf32);
       json_array_begin(&w, "window");
       json_int(&w, NULL, o.wl);
       json_int(&w, NULL, o.wr);
@@ -840,6 +849,8 @@ static int run_one(tool_session *s, bench_opts o, const tool_dev *dev,
                "head_dim %d, %s",
                o.batch, o.heads, o.kv_heads, o.seqlen_q, o.seqlen_k, o.head_dim,
                tool_dtype_name(o.dtype));
+      if (o.tf32 && o.op != CLATTN_OP_KV_WRITE)
+        printf(", tf32 allowed");
       if (o.causal)
         printf(", causal");
       if (o.wl >= 0 || (o.wr >= 0 && !o.causal))

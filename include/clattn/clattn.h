@@ -177,11 +177,15 @@ typedef struct clattn_attention_params {
   cl_int max_blocks_per_seq;  // columns of block_table
   cl_long block_table_stride; // row stride of block_table in elements
   cl_int num_splits;          // 0 = automatic, 1 = never split, n = n splits
+  // Non-zero lets f32 attention use tf32 tensor-core products (inputs
+  // rounded to a 10-bit mantissa, f32 accumulation) where a device has them;
+  // 0 (default) keeps exact f32. No effect on f16/bf16.
+  cl_int allow_tf32;
 } clattn_attention_params;
 #define CLATTN_ATTENTION_PARAMS_INIT                                           \
   {                                                                            \
     0, 0, 0, 0, 0, 0, 0, 0, 0.0f, 0, -1, -1, 0.0f, {NULL, 0}, {NULL, 0},       \
-        {NULL, 0}, 0, 0, 0                                                     \
+        {NULL, 0}, 0, 0, 0, 0                                                  \
   }
 
 // ---- library and context -------------------------------------------------

@@ -326,6 +326,23 @@ double tu_f32_tol(int max_k) {
   return 0x1p-19 * (max_k > 256 ? sqrt(max_k / 256.0) : 1.0);
 }
 
+// u = 2^-11: P and V rounding give <= 2u = 2^-10 of out, score rounding
+// scale * sqrt(dim) * 2^-10 with margin (tests/device/test_attention.c).
+tu_tol tu_tf32_tol(double scale, int dim, int max_k) {
+  const double f = tu_f32_tol(max_k);
+  return (tu_tol){f + 0x1p-10 * (1.0 + 2.0 * scale * sqrt((double)dim)),
+                  f + 0x1p-10};
+}
+
+double tu_tf32_lse_tol(double scale, int dim, int max_k) {
+  return tu_f32_tol(max_k) + 0x1p-10 * scale * sqrt((double)dim);
+}
+
+int tu_variant_tf32(const char *name) {
+  const clattn_variant *v = clattn__variant_by_name(name);
+  return v && v->tf32;
+}
+
 tu_tol tu_out_tol(clattn_dtype dt, int max_k) {
   switch (dt) {
   case CLATTN_F16: return (tu_tol){0x1p-10, 0x1p-10};

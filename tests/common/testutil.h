@@ -93,6 +93,12 @@ typedef struct tu_tol {
 } tu_tol;
 double tu_f32_tol(int max_k);
 tu_tol tu_out_tol(clattn_dtype dt, int max_k);
+// Rows with tf32 products (the variant's tf32 flag; f32 only): out and lse
+// tolerances for softmax scale `scale` and head_dim `dim`.
+tu_tol tu_tf32_tol(double scale, int dim, int max_k);
+double tu_tf32_lse_tol(double scale, int dim, int max_k);
+// 1 when the named variant has tf32 products (its tolerance is tf32's).
+int tu_variant_tf32(const char *name);
 
 // ---- guarded buffers
 // ------------------------------------------------------------ A device buffer

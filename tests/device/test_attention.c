@@ -30,7 +30,20 @@
 //    bf16 eps = 2^-7 (7.8e-3); observed max 0.17 of that on all devices.
 //  * lse is f32 for every dtype: 16 eps_f32 (1 + |ref|), grown as for f32
 //    out; -inf must be exactly -inf.
-// Tolerances: tu_out_tol / tu_f32_tol (tests/common/testutil.h).
+//  * tf32 rows (f32 calls with allow_tf32; only rows with the registry's
+//    tf32 flag get this, exact rows keep the f32 tolerance): the kernel
+//    rounds q, k, v and P to a 10-bit mantissa (unit roundoff u = 2^-11)
+//    while the reference uses the f32 inputs. P and V rounding move out by
+//    <= u each (a p-weighted mean of |v| <= 1): 2u = 2^-10. Each score
+//    s = scale * sum q k moves by scale * sum q k (e_q + e_k), |e| <= u:
+//    independent errors, so about scale * sqrt(D) * 0.3u (|q|, |k| <= 1), and
+//    out moves by at most twice the largest score error; 2^-10 * 2 scale
+//    sqrt(D) covers that with > 3x margin at the worst (scores of one row
+//    all off by 4.5 sigma in opposite directions). Both on top of the f32
+//    tolerance, plus 2^-10 relative. lse moves by a p-weighted mean of the
+//    score errors: f32 tolerance + 2^-10 scale sqrt(D).
+// Tolerances: tu_out_tol / tu_f32_tol / tu_tf32_tol
+// (tests/common/testutil.h).
 
 // CLATTN_TEST_VERBOSE=1 prints each run's max error and its share of tol.
 static int verbose(void) {
@@ -173,6 +186,29 @@ static const att_case layout_cases[] = {
 };
 // clang-format on
 
+// f32 with allow_tf32 (issue 5): on sm_80+ NVIDIA the tf32 tensor-core rows
+// join the exact rows; elsewhere the exact rows run these (and must pass
+// with the f32 tolerance). GQA, causal, windows, softcap/ALiBi/sinks, head
+// dims 36 and 72 (multiples of 4 and 8 below a bucket), 128, cross lengths,
+// unaligned strides (the vload4 path), no lse, several key tiles.
+// clang-format off
+static const att_case tf32_cases[] = {
+    {"tf32_causal_gqa_4_d128", F32, 2, {70, 33}, {0}, 0, 8, 2, 128, 1, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
+    {"tf32_bidir_d72", F32, 2, {40, 17}, {0}, 0, 4, 4, 72, 0, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
+    {"tf32_window_9_5_d64", F32, 2, {90, 12}, {0}, 0, 4, 1, 64, 0, 9, 5, 0, 0, 0, 1, L_CONTIG, 0},
+    {"tf32_causal_window_d128", F32, 1, {150}, {0}, 0, 2, 2, 128, 1, 40, -1, 0, 0, 0, 1, L_CONTIG, 0},
+    {"tf32_softcap_alibi_sinks", F32, 2, {37, 80}, {0}, 0, 4, 2, 64, 1, 15, -1, 4.0, 1, 1, 1, L_CONTIG, 0.3},
+    {"tf32_softcap_d72", F32, 2, {25, 8}, {0}, 0, 2, 2, 72, 0, -1, -1, 2.0, 0, 0, 1, L_CONTIG, 0},
+    {"tf32_cross_d36", F32, 3, {9, 30, 1}, {50, 17, 0}, 1, 4, 2, 36, 0, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
+    {"tf32_q_longer_than_k", F32, 2, {9, 4}, {4, 1}, 1, 2, 2, 64, 1, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
+    {"tf32_padded_strides_d40", F32, 2, {21, 6}, {0}, 0, 4, 2, 40, 1, -1, -1, 0, 0, 1, 1, L_PADDED, 0},
+    {"tf32_fused_qkv_mqa", F32, 2, {21, 6}, {0}, 0, 8, 1, 64, 1, -1, -1, 0, 0, 0, 1, L_FUSED, 0},
+    {"tf32_head_major_no_lse", F32, 2, {33, 65}, {0}, 0, 4, 2, 128, 1, -1, -1, 0, 0, 0, 0, L_HEADMAJOR, 0},
+    {"tf32_d13_exact_only", F32, 2, {11, 5}, {0}, 0, 4, 2, 13, 1, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
+    {"tf32_long_257", F32, 1, {257}, {0}, 0, 2, 1, 128, 1, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
+};
+// clang-format on
+
 // Large problems for GPUs (CLATTN_TEST_LARGE=1; not registered otherwise):
 // many key tiles per row, big tiles of the tensor-core variants.
 // clang-format off
@@ -182,6 +218,14 @@ static const att_case large_cases[] = {
     {"large_bidir_f32_d256", F32, 2, {600, 300}, {0}, 0, 4, 4, 256, 0, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
     {"large_cross_f16_alibi", F16, 2, {300, 50}, {900, 2000}, 1, 8, 1, 96, 0, -1, -1, 0, 1, 0, 1, L_CONTIG, 0},
     {"large_fused_qkv_f16", F16, 2, {513, 1000}, {0}, 0, 32, 8, 128, 1, -1, -1, 0, 0, 0, 1, L_FUSED, 0},
+};
+// clang-format on
+
+// Large f32 problems with allow_tf32 (CLATTN_TEST_LARGE=1), many key tiles.
+// clang-format off
+static const att_case large_tf32_cases[] = {
+    {"large_prefill_f32_tf32", F32, 2, {1024, 777}, {0}, 0, 8, 2, 128, 1, -1, -1, 0, 0, 0, 1, L_CONTIG, 0},
+    {"large_bidir_f32_tf32_d64_sinks", F32, 1, {1500}, {0}, 0, 4, 1, 64, 0, 255, 255, 0, 0, 1, 1, L_CONTIG, 0},
 };
 // clang-format on
 
@@ -359,7 +403,9 @@ static void mark_view(unsigned char *covered, view v, long rows, long heads,
         covered[idx3(v, t, h, d)] = 1;
 }
 
-static void run_case(const att_case *c) {
+// tf32: the call sets allow_tf32 (rows with tf32 products become
+// eligible and get the tf32 tolerance).
+static void run_case(const att_case *c, int tf32) {
   tu_env *e = tu_env_get();
   ck_assert_ptr_nonnull(e);
   const int B = c->batch, H = c->heads, KVH = c->kv_heads, D = c->dim;
@@ -512,6 +558,7 @@ static void run_case(const att_case *c) {
   p.window_left = c->wl;
   p.window_right = c->wr;
   p.softcap = (float)c->softcap;
+  p.allow_tf32 = tf32;
   if (c->alibi)
     p.alibi_slopes = tu_buffer(&bal);
   if (c->sinks)
@@ -521,8 +568,8 @@ static void run_case(const att_case *c) {
                 tv_ = mk_tensor(pv, dt, vv), to_ = mk_tensor(&bo, dt, vo);
   clattn_tensor tl_ = {bl.mem, tu_off(&bl) + vl.off, {vl.s0, 0}, CLATTN_F32};
 
-  clattn_select_args sa = {CLATTN_OP_ATTENTION,    D, dt, dt, max_q,
-                           c->heads / c->kv_heads, 0};
+  clattn_select_args sa = {CLATTN_OP_ATTENTION,    D,   dt, dt, max_q,
+                           c->heads / c->kv_heads, tf32};
   const char *names[32];
   int nvar = tu_eligible_variants(e, &sa, names, 32);
   ck_assert_msg(nvar >= 1, "%s: no eligible attention variant (seed %llu)",
@@ -565,11 +612,15 @@ static void run_case(const att_case *c) {
               names[vi], status);
       cc.bad++;
     }
-    cmp_out(&cc, bo.host, dt, tu_out_tol(dt, max_k), vo, ref, row_empty, tq, H,
-            D);
+    const int vt32 = tu_variant_tf32(names[vi]);
+    cmp_out(&cc, bo.host, dt,
+            vt32 ? tu_tf32_tol(scale, D, max_k) : tu_out_tol(dt, max_k), vo,
+            ref, row_empty, tq, H, D);
     cmp_untouched(&cc, "out", bo.host, cov_o, no, es);
     if (c->lse) {
-      cmp_lse(&cc, bl.host, tu_f32_tol(max_k), vl, ref_lse, tq, H);
+      cmp_lse(&cc, bl.host,
+              vt32 ? tu_tf32_lse_tol(scale, D, max_k) : tu_f32_tol(max_k), vl,
+              ref_lse, tq, H);
       cmp_untouched(&cc, "lse", bl.host, cov_l, nl, 4);
     } else {
       for (size_t i = 0; i < nl * 4; ++i)
@@ -616,27 +667,35 @@ static void run_case(const att_case *c) {
 #define NCASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 START_TEST(test_masking) {
-  run_case(&masking_cases[_i]);
+  run_case(&masking_cases[_i], 0);
 }
 END_TEST
 START_TEST(test_lengths) {
-  run_case(&length_cases[_i]);
+  run_case(&length_cases[_i], 0);
 }
 END_TEST
 START_TEST(test_shapes) {
-  run_case(&shape_cases[_i]);
+  run_case(&shape_cases[_i], 0);
 }
 END_TEST
 START_TEST(test_features) {
-  run_case(&feature_cases[_i]);
+  run_case(&feature_cases[_i], 0);
 }
 END_TEST
 START_TEST(test_layouts) {
-  run_case(&layout_cases[_i]);
+  run_case(&layout_cases[_i], 0);
+}
+END_TEST
+START_TEST(test_tf32) {
+  run_case(&tf32_cases[_i], 1);
 }
 END_TEST
 START_TEST(test_large) {
-  run_case(&large_cases[_i]);
+  run_case(&large_cases[_i], 0);
+}
+END_TEST
+START_TEST(test_large_tf32) {
+  run_case(&large_tf32_cases[_i], 1);
 }
 END_TEST
 
@@ -878,7 +937,9 @@ static Suite *attention_suite(void) {
       {"shapes", test_shapes, NCASES(shape_cases), 0},
       {"features", test_features, NCASES(feature_cases), 0},
       {"layouts", test_layouts, NCASES(layout_cases), 0},
+      {"tf32", test_tf32, NCASES(tf32_cases), 0},
       {"large", test_large, NCASES(large_cases), 1},
+      {"large_tf32", test_large_tf32, NCASES(large_tf32_cases), 1},
   };
   return tu_case_suite("attention", test_args, tcs,
                        (int)(sizeof tcs / sizeof *tcs));

@@ -33,7 +33,10 @@
 //    bf16 eps = 2^-7 (7.8e-3); observed max 0.17 of that on all devices.
 //  * lse is f32 for every dtype: 16 eps_f32 (1 + |ref|), grown as for f32
 //    out; -inf must be exactly -inf.
-// Tolerances: tu_out_tol / tu_f32_tol (tests/common/testutil.h).
+//  * rows with tf32 products (f32 with allow_tf32): tu_tf32_tol, derived in
+//    tests/device/test_attention.c; exact rows keep the f32 tolerance.
+// Tolerances: tu_out_tol / tu_f32_tol / tu_tf32_tol
+// (tests/common/testutil.h).
 
 // CLATTN_TEST_VERBOSE=1 prints each run's max error and its share of tol.
 static int verbose(void) {
@@ -169,6 +172,24 @@ static const pg_case bad_cases[] = {
 };
 // clang-format on
 
+// f32 with allow_tf32 (issue 5): on sm_80+ NVIDIA the tf32 tensor-core rows
+// join the exact rows (elsewhere the exact rows run these). Decode and
+// prefill, GQA, windows, softcap/ALiBi/sinks, head dims 36, 72 and 128,
+// page sizes 1, 7, 16, 64, the three layouts, a bad block table, no lse.
+// clang-format off
+static const pg_case tf32_cases[] = {
+    {"tf32_decode_gqa_4_d128", F32, 3, {1, 1, 1}, {300, 17, 129}, 8, 2, 128, 16, NHD, 1, -1, -1, 0, 0, 0, 1, 0},
+    {"tf32_mixed_d72_hnd_p7", F32, 4, {1, 8, 9, 21}, {60, 8, 30, 21}, 4, 2, 72, 7, HND, 1, -1, -1, 0, 0, 0, 1, 0},
+    {"tf32_prefill_d64_combined", F32, 2, {70, 33}, {70, 40}, 4, 1, 64, 64, COMBINED, 1, -1, -1, 0, 0, 0, 1, 0},
+    {"tf32_window_sinks_d64", F32, 3, {1, 5, 12}, {90, 40, 12}, 4, 2, 64, 16, HND, 1, 15, -1, 0, 0, 1, 1, 0},
+    {"tf32_softcap_alibi_d128", F32, 2, {1, 7}, {80, 30}, 4, 2, 128, 16, NHD, 1, -1, -1, 4.0, 1, 0, 1, 0},
+    {"tf32_encoder_window_d36_p1", F32, 2, {4, 9}, {4, 9}, 2, 2, 36, 1, NHD, 0, 2, 2, 0, 0, 0, 1, 0},
+    {"tf32_long_decode_no_lse", F32, 1, {1}, {3000}, 4, 1, 128, 16, NHD, 1, -1, -1, 0, 0, 0, 0, 0},
+    {"tf32_bad_block_table", F32, 4, {1, 2, 1, 3}, {20, 35, 18, 40}, 4, 2, 64, 16, NHD, 1, -1, -1, 0, 0, 0, 1, BAD_TABLE},
+    {"tf32_d13_exact_only", F32, 2, {1, 3}, {25, 9}, 4, 2, 13, 16, NHD, 1, -1, -1, 0, 0, 0, 1, 0},
+};
+// clang-format on
+
 // Large problems for GPUs (CLATTN_TEST_LARGE=1; not registered otherwise).
 // clang-format off
 static const pg_case large_cases[] = {
@@ -176,6 +197,13 @@ static const pg_case large_cases[] = {
     {"large_mixed_bf16_window_sinks", BF16, 4, {1, 7, 256, 1024}, {5000, 300, 2000, 1024}, 16, 2, 128, 64, HND, 1, 1023, -1, 0, 0, 1, 1, 0},
     {"large_prefill_f32", F32, 1, {2048}, {2048}, 8, 1, 64, 16, COMBINED, 1, -1, -1, 0, 0, 0, 1, 0},
     {"large_spec_decode_f16_d256", F16, 4, {4, 8, 2, 6}, {3000, 1200, 64, 7000}, 8, 1, 256, 16, NHD, 1, -1, -1, 0, 0, 0, 1, 0},
+};
+// clang-format on
+
+// Large f32 problems with allow_tf32 (CLATTN_TEST_LARGE=1), many key tiles.
+// clang-format off
+static const pg_case large_tf32_cases[] = {
+    {"large_prefill_f32_tf32", F32, 2, {1024, 1}, {2048, 5000}, 8, 2, 128, 16, HND, 1, -1, -1, 0, 0, 0, 1, 0},
 };
 // clang-format on
 
@@ -394,10 +422,13 @@ static void report(cmp_ctx *c, const char *fmt, ...) {
 }
 
 static void cmp_results(cmp_ctx *c, const problem *p, const unsigned char *out,
-                        const unsigned char *lse) {
+                        const unsigned char *lse, int tf32) {
   const int H = p->H, D = p->D;
-  tu_tol t = tu_out_tol(p->c->dt, p->max_k);
-  const double ltol = tu_f32_tol(p->max_k);
+  const double scale = 1.0 / sqrt((double)D); // the op's default
+  tu_tol t =
+      tf32 ? tu_tf32_tol(scale, D, p->max_k) : tu_out_tol(p->c->dt, p->max_k);
+  const double ltol =
+      tf32 ? tu_tf32_lse_tol(scale, D, p->max_k) : tu_f32_tol(p->max_k);
   for (long r = 0; r < p->tq; ++r) {
     if (p->row_skip[r])
       continue;
@@ -439,7 +470,9 @@ static void cmp_results(cmp_ctx *c, const problem *p, const unsigned char *out,
 
 // ---- one case on every eligible variant and split count
 // ---------------------------
-static void run_case(const pg_case *c) {
+// tf32: the call sets allow_tf32 (rows with tf32 products become
+// eligible and get the tf32 tolerance).
+static void run_case(const pg_case *c, int tf32) {
   tu_env *e = tu_env_get();
   ck_assert_ptr_nonnull(e);
   tu_rng rng;
@@ -529,6 +562,7 @@ static void run_case(const pg_case *c) {
   prm.window_left = c->wl;
   prm.window_right = c->wr;
   prm.softcap = (float)c->softcap;
+  prm.allow_tf32 = tf32;
   if (c->alibi)
     prm.alibi_slopes = tu_buffer(&bal);
   if (c->sinks)
@@ -549,7 +583,7 @@ static void run_case(const pg_case *c) {
       want_status | (c->bad == BAD_SEQ ? CLATTN_DEVICE_BAD_BLOCK_TABLE : 0);
 
   clattn_select_args sa = {
-      CLATTN_OP_PAGED_ATTENTION, D, dt, dt, p->max_q, p->H / p->KVH, 0};
+      CLATTN_OP_PAGED_ATTENTION, D, dt, dt, p->max_q, p->H / p->KVH, tf32};
   const char *names[32];
   int nvar = tu_eligible_variants(e, &sa, names, 32);
   ck_assert_msg(nvar >= 1,
@@ -599,7 +633,8 @@ static void run_case(const pg_case *c) {
       memcpy(&status, bst.host, 4);
       if ((status & want_status) != want_status || (status & ~may_status))
         report(&cc, "device status 0x%x, want 0x%x", status, want_status);
-      cmp_results(&cc, p, bo.host, c->lse ? bl.host : NULL);
+      cmp_results(&cc, p, bo.host, c->lse ? bl.host : NULL,
+                  tu_variant_tf32(names[vi]));
       if (!c->lse)
         for (size_t i = 0; i < bl.count * 4; ++i)
           if (bl.host[i] != TU_POISON_BYTE) {
@@ -641,31 +676,39 @@ static void run_case(const pg_case *c) {
 #define NCASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 START_TEST(test_pages) {
-  run_case(&page_cases[_i]);
+  run_case(&page_cases[_i], 0);
 }
 END_TEST
 START_TEST(test_batches) {
-  run_case(&batch_cases[_i]);
+  run_case(&batch_cases[_i], 0);
 }
 END_TEST
 START_TEST(test_shapes) {
-  run_case(&shape_cases[_i]);
+  run_case(&shape_cases[_i], 0);
 }
 END_TEST
 START_TEST(test_features) {
-  run_case(&feature_cases[_i]);
+  run_case(&feature_cases[_i], 0);
 }
 END_TEST
 START_TEST(test_long) {
-  run_case(&long_cases[_i]);
+  run_case(&long_cases[_i], 0);
 }
 END_TEST
 START_TEST(test_bad_data) {
-  run_case(&bad_cases[_i]);
+  run_case(&bad_cases[_i], 0);
+}
+END_TEST
+START_TEST(test_tf32) {
+  run_case(&tf32_cases[_i], 1);
 }
 END_TEST
 START_TEST(test_large) {
-  run_case(&large_cases[_i]);
+  run_case(&large_cases[_i], 0);
+}
+END_TEST
+START_TEST(test_large_tf32) {
+  run_case(&large_tf32_cases[_i], 1);
 }
 END_TEST
 
@@ -825,7 +868,9 @@ static Suite *paged_suite(void) {
       {"features", test_features, NCASES(feature_cases), 0},
       {"long", test_long, NCASES(long_cases), 0},
       {"bad_data", test_bad_data, NCASES(bad_cases), 0},
+      {"tf32", test_tf32, NCASES(tf32_cases), 0},
       {"large", test_large, NCASES(large_cases), 1},
+      {"large_tf32", test_large_tf32, NCASES(large_tf32_cases), 1},
   };
   return tu_case_suite("paged_attention", test_args, tcs,
                        (int)(sizeof tcs / sizeof *tcs));

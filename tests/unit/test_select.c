@@ -60,6 +60,18 @@ static clattn_select_args args(clattn_op op, int d, clattn_dtype dt) {
   return a;
 }
 
+// The row an NVIDIA device of compute capability cc (with or without inline
+// PTX) selects for a; NULL when none.
+static const clattn_variant *select_nv(int cc, int ptx,
+                                       const clattn_select_args *a) {
+  clattn_caps c = fake(H200);
+  c.nv_cc = cc;
+  if (!ptx)
+    c.features &= ~CLATTN_CAP_NV_PTX;
+  char why[256];
+  return clattn__select(&c, a, NULL, NULL, 0, NULL, why, sizeof why);
+}
+
 START_TEST(table_invariants) {
   int n = 0;
   const clattn_variant *rows = clattn__registry(&n);
@@ -229,20 +241,121 @@ START_TEST(nvidia_tensor_core_rows) {
        "attention_generic_d128", 512, 1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    clattn_caps c = fake(H200);
-    c.nv_cc = cases[i].cc;
-    if (!cases[i].ptx)
-      c.features &= ~CLATTN_CAP_NV_PTX;
-    char why[256];
     clattn_select_args a = {
         cases[i].op,    cases[i].d, cases[i].dt, cases[i].cache_dt, cases[i].q,
         cases[i].group, 0};
-    const clattn_variant *v =
-        clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
+    const clattn_variant *v = select_nv(cases[i].cc, cases[i].ptx, &a);
     ck_assert_msg(v && strcmp(v->name, cases[i].want) == 0,
                   "case %zu: got %s, want %s", i, v ? v->name : "(none)",
                   cases[i].want);
   }
+}
+END_TEST
+
+// tf32 rows (opt-in): f32 with allow_tf32 = 0 never selects one, on any
+// device; with allow_tf32 = 1 the H200 (and any cc >= 8.0 with PTX) selects
+// them for f32 (cache f32) and head_dim % 4 == 0 up to 128, and nothing
+// changes for f16/bf16, below cc 8.0, without PTX, or for other shapes.
+START_TEST(tf32_rows_only_on_opt_in) {
+  int n = 0;
+  const clattn_variant *rows = clattn__registry(&n);
+  int ntf32 = 0;
+  for (int i = 0; i < n; i++)
+    if (rows[i].tf32) {
+      ntf32++;
+      ck_assert_msg(
+          rows[i].dtypes == CLATTN_DTYPE_BIT(CLATTN_F32) &&
+              rows[i].cache_dtypes == CLATTN_DTYPE_BIT(CLATTN_F32) &&
+              rows[i].min_nv_cc >= 80 && (rows[i].requires & CLATTN_CAP_NV_PTX),
+          "%s: a tf32 row must be f32-only, sm_80+, NV_PTX", rows[i].name);
+    }
+  ck_assert_int_eq(ntf32, 4);
+
+  static const clattn_op ops[] = {CLATTN_OP_ATTENTION,
+                                  CLATTN_OP_PAGED_ATTENTION};
+  static const clattn_dtype dts[] = {CLATTN_F32, CLATTN_F16, CLATTN_BF16};
+  static const int dims[] = {4, 13, 36, 64, 72, 128, 200, 256};
+  char why[256];
+  for (int k = 0; k < N_KINDS; k++)
+    for (size_t o = 0; o < 2; o++)
+      for (size_t t = 0; t < 3; t++)
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+          clattn_caps c = fake(k);
+          clattn_select_args a = args(ops[o], dims[d], dts[t]);
+          clattn_candidate cands[64];
+          int nc = 0;
+          const clattn_variant *v =
+              clattn__select(&c, &a, NULL, cands, 64, &nc, why, sizeof why);
+          ck_assert_msg(v && !v->tf32, "%s %s d%d %s without allow_tf32: %s",
+                        kind_names[k], clattn_op_name(ops[o]), dims[d],
+                        clattn_dtype_name(dts[t]), v ? v->name : "none");
+          for (int i = 0; i < nc; i++)
+            if (cands[i].v->tf32)
+              ck_assert_msg(!cands[i].eligible && cands[i].reason[0],
+                            "%s eligible without allow_tf32", cands[i].v->name);
+          // Opting in changes nothing but f32 on the H200.
+          a.allow_tf32 = 1;
+          const clattn_variant *w =
+              clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
+          if (k != H200 || dts[t] != CLATTN_F32 || dims[d] % 4 || dims[d] > 128)
+            ck_assert_msg(w == v, "%s %s d%d %s: allow_tf32 changed %s to %s",
+                          kind_names[k], clattn_op_name(ops[o]), dims[d],
+                          clattn_dtype_name(dts[t]), v->name,
+                          w ? w->name : "none");
+        }
+
+  static const struct {
+    int cc, ptx, allow;
+    clattn_op op;
+    int d;
+    clattn_dtype cache_dt;
+    const char *want;
+  } cases[] = {
+      {90, 1, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32,
+       "attention_mma_sm80_tf32_d128"},
+      {90, 1, 1, CLATTN_OP_ATTENTION, 72, CLATTN_F32,
+       "attention_mma_sm80_tf32_d128"},
+      {80, 1, 1, CLATTN_OP_ATTENTION, 64, CLATTN_F32,
+       "attention_mma_sm80_tf32_d64"},
+      {90, 1, 1, CLATTN_OP_ATTENTION, 36, CLATTN_F32,
+       "attention_mma_sm80_tf32_d64"},
+      {90, 1, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F32,
+       "paged_attention_mma_sm80_tf32_d128"},
+      {90, 1, 1, CLATTN_OP_PAGED_ATTENTION, 64, CLATTN_F32,
+       "paged_attention_mma_sm80_tf32_d64"},
+      {90, 1, 0, CLATTN_OP_ATTENTION, 128, CLATTN_F32,
+       "attention_generic_d128"},
+      {90, 1, 0, CLATTN_OP_PAGED_ATTENTION, 64, CLATTN_F32,
+       "paged_attention_generic_d64"},
+      {75, 1, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32,
+       "attention_generic_d128"},
+      {75, 1, 1, CLATTN_OP_PAGED_ATTENTION, 64, CLATTN_F32,
+       "paged_attention_generic_d64"},
+      {90, 0, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32,
+       "attention_generic_d128"},
+      {90, 0, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F32,
+       "paged_attention_generic_d128"},
+      {90, 1, 1, CLATTN_OP_ATTENTION, 13, CLATTN_F32, "attention_generic_d64"},
+      {90, 1, 1, CLATTN_OP_ATTENTION, 200, CLATTN_F32,
+       "attention_generic_d256"},
+      {90, 1, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16,
+       "paged_attention_generic_d128"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    clattn_select_args a = args(cases[i].op, cases[i].d, CLATTN_F32);
+    a.cache_dtype = cases[i].cache_dt;
+    a.allow_tf32 = cases[i].allow;
+    const clattn_variant *v = select_nv(cases[i].cc, cases[i].ptx, &a);
+    ck_assert_msg(v && strcmp(v->name, cases[i].want) == 0,
+                  "case %zu: got %s, want %s", i, v ? v->name : "(none)",
+                  cases[i].want);
+  }
+  // Forcing a tf32 row on a call that did not opt in fails, with the reason.
+  clattn_caps c = fake(H200);
+  clattn_select_args a = args(CLATTN_OP_ATTENTION, 128, CLATTN_F32);
+  ck_assert_ptr_null(clattn__select(&c, &a, "attention_mma_sm80_tf32_d128",
+                                    NULL, 0, NULL, why, sizeof why));
+  ck_assert_msg(strstr(why, "allow_tf32"), "reason: %s", why);
 }
 END_TEST
 
@@ -369,6 +482,7 @@ int main(void) {
   tcase_add_test(tc, every_device_selects_with_reasons);
   tcase_add_test(tc, kv_write_vectorized_only_when_dim_allows);
   tcase_add_test(tc, nvidia_tensor_core_rows);
+  tcase_add_test(tc, tf32_rows_only_on_opt_in);
   tcase_add_test(tc, quantized_cache_dtypes);
   tcase_add_test(tc, forcing);
   tcase_add_test(tc, formats);
