@@ -178,8 +178,9 @@ END_TEST
 
 START_TEST(nvidia_tensor_core_rows) {
   // f32 keeps the exact portable path; so do head_dim % 8 != 0, head_dim
-  // > 128, a cache whose dtype is not the q dtype, bf16 before sm_80, Volta
-  // (no row yet) and devices without NVIDIA's PTX.
+  // > 128, a cache whose dtype is not the q dtype, bf16 before sm_80, Pascal
+  // and devices without NVIDIA's PTX. Each compute capability gets the
+  // newest form it has (sm_75 before sm_70 on Turing).
   static const struct {
     int cc, ptx;
     clattn_op op;
@@ -205,7 +206,25 @@ START_TEST(nvidia_tensor_core_rows) {
        "attention_mma_sm75_f16_d128"},
       {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
        "attention_generic_d128"},
+      {75, 1, CLATTN_OP_PAGED_ATTENTION, 64, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm75_f16_d64"},
       {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm70_f16_d128"},
+      {70, 1, CLATTN_OP_ATTENTION, 64, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm70_f16_d64"},
+      {70, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm70_f16_d128"},
+      {70, 1, CLATTN_OP_PAGED_ATTENTION, 40, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm70_f16_d64"},
+      {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32, CLATTN_F32,
+       "attention_generic_d128"},
+      {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
+       "attention_generic_d128"},
+      {70, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_BF16,
+       "paged_attention_generic_d128"},
+      {70, 0, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_generic_d128"},
+      {61, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
        "attention_generic_d128"},
       {90, 0, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
        "attention_generic_d128"},
