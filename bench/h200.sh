@@ -62,6 +62,11 @@ if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f32
   # The same f32 prefill with allow_tf32 (issue 5): the tf32 tensor-core rows.
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f32 --tf32
+  # The older tensor-core forms forced on one prefill shape (issue 5): on the
+  # H200 they run for correctness, so these figures are no T4's or V100's.
+  for v in attention_mma_sm75_f16_d128 attention_mma_sm70_f16_d128; do
+    B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16 --variant "$v"
+  done
   PYTHONUNBUFFERED=1 python3 "$(dirname "$0")/sdpa_peer.py" \
     --shapes "8,32,32,4096,128;8,32,8,4096,128" | tee -a "$LOG/bench.jsonl"
 fi

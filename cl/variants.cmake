@@ -122,8 +122,10 @@ clattn_variant(paged_attention_sg16_d256 OP PAGED_ATTENTION
 # NVIDIA tensor-core rows (inline PTX, source only; attention_mma.clh): one
 # warp per 16 rows, K/V staged raw, so q, k, v (or the cache) must share the
 # row's 16-bit dtype and head_dim must be a multiple of 8. sm_80+ uses
-# m16n8k16 (f16, bf16) with cp.async; sm_75+ uses m16n8k8 pairs (f16). They
-# outrank every portable row on the GPUs that can run them. Prefill
+# m16n8k16 (f16, bf16) with cp.async; sm_75+ uses m16n8k8 pairs (f16); sm_70+
+# uses m8n8k4 per quad-pair (f16), with plain ld.shared for K and V. They
+# outrank every portable row on the GPUs that can run them, the newer form
+# first. Prefill
 # (attention) takes 8 warps (128 rows): each K/V tile staged serves twice
 # the rows, and the H200 went from 160 to 180 TFLOP/s (docs/performance.md);
 # paged_attention keeps 4 warps, since a decode tile has G rows only and two
@@ -142,7 +144,7 @@ foreach(op attention paged_attention)
   endif()
   math(EXPR bm "16 * ${warps}")
   math(EXPR wg "32 * ${warps}")
-  foreach(row "80;F16;30" "80;BF16;30" "75;F16;28")
+  foreach(row "80;F16;30" "80;BF16;30" "75;F16;28" "70;F16;26")
     list(GET row 0 sm)
     list(GET row 1 dt)
     list(GET row 2 prio)

@@ -190,8 +190,9 @@ END_TEST
 
 START_TEST(nvidia_tensor_core_rows) {
   // f32 keeps the exact portable path; so do head_dim % 8 != 0, head_dim
-  // > 128, a cache whose dtype is not the q dtype, bf16 before sm_80, Volta
-  // (no row yet) and devices without NVIDIA's PTX.
+  // > 128, a cache whose dtype is not the q dtype, bf16 before sm_80, Pascal
+  // and devices without NVIDIA's PTX. Each compute capability gets the
+  // newest form it has (sm_75 before sm_70 on Turing).
   // The decode rows take calls of at most 16 rows per sequence and KV head
   // (max_seqlen_q x group), known: q 1 x group 4, 2 x 8, 16 x 1 do; 1 x 32
   // (MQA), 17 x 1 and an unknown (0) shape do not.
@@ -235,7 +236,25 @@ START_TEST(nvidia_tensor_core_rows) {
        "attention_mma_sm75_f16_d128", 512, 1},
       {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
        "attention_generic_d128", 512, 1},
+      {75, 1, CLATTN_OP_PAGED_ATTENTION, 64, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm75_f16_d64", 512, 1},
       {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm70_f16_d128", 512, 1},
+      {70, 1, CLATTN_OP_ATTENTION, 64, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm70_f16_d64", 512, 1},
+      {70, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm70_f16_d128", 512, 1},
+      {70, 1, CLATTN_OP_PAGED_ATTENTION, 40, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm70_f16_d64", 512, 1},
+      {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32, CLATTN_F32,
+       "attention_generic_d128", 512, 1},
+      {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
+       "attention_generic_d128", 512, 1},
+      {70, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_BF16,
+       "paged_attention_generic_d128", 512, 1},
+      {70, 0, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_generic_d128", 512, 1},
+      {61, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
        "attention_generic_d128", 512, 1},
       {90, 0, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
        "attention_generic_d128", 512, 1},
