@@ -162,6 +162,21 @@ ATT_INLINE float hsum4(float4 a) {
 // and slot of keys kb .. kb + BLOCK_N - 1. Returns how many of this
 // work-item's keys got -1. Shared by the portable, CPU and tensor-core
 // bodies.
+// Physical block of key kj (< k_len) and, through slot, its slot there; -1
+// (reported as a bad block table, slot untouched) for an entry outside
+// 0 .. num_blocks - 1.
+ATT_INLINE int page_of(const __global int *btrow, long kj, int block_size,
+                       long num_blocks, __global uint *st, int *slot) {
+  const long bi = kj / block_size;
+  const int e = btrow[bi];
+  if ((e < 0) | (e >= num_blocks)) {
+    report_status(st, ST_BAD_BLOCK_TABLE);
+    return -1;
+  }
+  *slot = (int)(kj - bi * block_size);
+  return e;
+}
+
 ATT_INLINE int page_lookup(__local int *kblk, __local int *kslot,
                            const __global int *btrow, long kb, long k_len,
                            int block_size, long num_blocks, int tid,
@@ -170,16 +185,8 @@ ATT_INLINE int page_lookup(__local int *kblk, __local int *kslot,
   for (j = tid; j < BLOCK_N; j += WG) {
     const long kj = kb + j;
     int pb = -1, slot = 0;
-    if (kj < k_len) {
-      const long bi = kj / block_size;
-      const int e = btrow[bi];
-      if ((e >= 0) & (e < num_blocks)) {
-        pb = e;
-        slot = (int)(kj - bi * block_size);
-      } else {
-        report_status(st, ST_BAD_BLOCK_TABLE);
-      }
-    }
+    if (kj < k_len)
+      pb = page_of(btrow, kj, block_size, num_blocks, st, &slot);
     kblk[j] = pb;
     kslot[j] = slot;
     nbad += pb < 0;

@@ -181,6 +181,7 @@ static const att_case layout_cases[] = {
     {"fused_qkv_bf16", BF16, 3, {1, 0, 17}, {0}, 0, 6, 1, 80, 1, -1, -1, 0, 1, 0, 1, L_FUSED, 0},
     {"padded_strides", BF16, 2, {21, 6}, {0}, 0, 4, 2, 64, 1, -1, -1, 0, 0, 0, 1, L_PADDED, 0},
     {"padded_strides_f32_cross", F32, 2, {7, 3}, {11, 19}, 1, 4, 2, 13, 0, -1, -1, 0, 0, 1, 1, L_PADDED, 0},
+    {"padded_strides_decode_f16", F16, 3, {1, 1, 2}, {90, 40, 17}, 1, 8, 2, 128, 1, -1, -1, 0, 0, 0, 1, L_PADDED, 0},
     {"head_major", F32, 2, {21, 6}, {0}, 0, 4, 2, 32, 1, -1, -1, 0, 0, 0, 1, L_HEADMAJOR, 0},
     {"head_major_f16", F16, 2, {9, 14}, {0}, 0, 2, 1, 96, 0, 4, 4, 0, 0, 0, 1, L_HEADMAJOR, 0},
 };

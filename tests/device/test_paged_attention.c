@@ -65,7 +65,10 @@ static double rnd_val(tu_rng *r) {
 
 // ---- cases
 // ---------------------------------------------------------------------
-enum { NHD, HND, COMBINED };
+// PADDED: NHD with slot rows of KVH * D + 4 elements and K starting 4
+// elements into its buffer, so no row is 16-byte aligned (the tensor-core
+// rows' vload8 staging instead of cp.async).
+enum { NHD, HND, COMBINED, PADDED };
 enum { BAD_NONE, BAD_TABLE, BAD_SEQ };
 #define MAXB 8
 
@@ -98,6 +101,8 @@ static const pg_case page_cases[] = {
     {"page64_nhd_f16", F16, 2, {3, 1}, {64, 129}, 4, 2, 64, 64, NHD, 1, -1, -1, 0, 0, 0, 1, 0},
     {"page7_combined", F16, 3, {2, 1, 9}, {30, 7, 9}, 4, 2, 32, 7, COMBINED, 1, -1, -1, 0, 0, 0, 1, 0},
     {"page7_hnd_bf16", BF16, 2, {4, 1}, {22, 50}, 2, 1, 64, 7, HND, 1, -1, -1, 0, 0, 0, 1, 0},
+    {"padded_decode_f16", F16, 3, {1, 1, 1}, {70, 16, 300}, 8, 2, 128, 16, PADDED, 1, -1, -1, 0, 0, 0, 1, 0},
+    {"padded_prefill_bf16", BF16, 2, {12, 5}, {40, 77}, 4, 1, 64, 16, PADDED, 1, -1, -1, 0, 0, 0, 1, 0},
     {"page3_nhd", F32, 2, {1, 5}, {10, 14}, 2, 2, 32, 3, NHD, 1, -1, -1, 0, 0, 0, 1, 0},
     {"page1_combined_bf16", BF16, 2, {1, 2}, {13, 5}, 2, 1, 32, 1, COMBINED, 1, -1, -1, 0, 0, 0, 1, 0},
     {"pages_exactly_full", F32, 2, {1, 16}, {32, 16}, 2, 1, 32, 16, NHD, 1, -1, -1, 0, 0, 0, 1, 0},
@@ -301,6 +306,13 @@ static void build(problem *p, const pg_case *c, tu_rng *rng) {
     p->sh = D;
     p->voff = (size_t)bs * KVH * D;
     p->cache_count = (size_t)p->num_blocks * p->sb;
+    break;
+  case PADDED:
+    p->ss = (long)KVH * D + 4;
+    p->sb = (long)bs * p->ss;
+    p->sh = D;
+    p->koff = 4;
+    p->cache_count = p->koff + (size_t)p->num_blocks * p->sb;
     break;
   default:
     p->sb = (long)bs * KVH * D;
