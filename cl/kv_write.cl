@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // kv_write: scatters key/value rows [tokens, kv_heads, dim] into paged caches
 // through an int64 slot mapping, quantizing into FP8/I8 caches (quant.clh).
-// -D VEC=1|4 (elements per work-item; 4 needs dim % 4 == 0). Launch:
+// -D VEC=1|4|8 (elements per work-item; dim % VEC == 0 above 1). Launch:
 // global (ceil(dim/VEC) * kv_heads, tokens), or (kv_heads, tokens) when `rows`
 // is set (one work-item per row: per-token-head scales), any local.
 #include "quant.clh"
@@ -14,7 +14,21 @@
 // raw bits so that they are exact (NaN payloads and -0 included).
 CL_INLINE void write_chunk(const __global uchar *src, int src_dt, long si,
                            __global uchar *dst, int dst_dt, long di) {
-#if VEC == 4
+#if VEC == 8
+  if (src_dt == dst_dt && src_dt != DT_F32) {
+    // vload8 only assumes 2-byte alignment, which NVIDIA's compiler serves
+    // with narrow loads; 16-byte aligned rows (the usual case) move as uint4.
+    if (((si | di) & 7) == 0)
+      *(__global uint4 *)(dst + 2 * di) =
+          *(const __global uint4 *)(src + 2 * si);
+    else
+      vstore8(vload8(0, (const __global ushort *)src + si), 0,
+              (__global ushort *)dst + di);
+    return;
+  }
+  st4_elem(dst, dst_dt, di, ld4_elem(src, src_dt, si));
+  st4_elem(dst, dst_dt, di + 4, ld4_elem(src, src_dt, si + 4));
+#elif VEC == 4
   if (src_dt == dst_dt && src_dt != DT_F32) {
     vstore4(vload4(0, (const __global ushort *)src + si), 0,
             (__global ushort *)dst + di);
@@ -57,7 +71,15 @@ CL_INLINE float row_inv_scale(const __global uchar *src, int src_dt, long si,
 CL_INLINE void quant_chunk(const __global uchar *src, int src_dt, long si,
                            __global uchar *dst, int dst_dt, long di,
                            float inv) {
-#if VEC == 4
+#if VEC == 8
+  const float4 x = ld4_elem(src, src_dt, si) * inv;
+  const float4 y = ld4_elem(src, src_dt, si + 4) * inv;
+  vstore8((uchar8)(f32_to_byte(x.s0, dst_dt), f32_to_byte(x.s1, dst_dt),
+                   f32_to_byte(x.s2, dst_dt), f32_to_byte(x.s3, dst_dt),
+                   f32_to_byte(y.s0, dst_dt), f32_to_byte(y.s1, dst_dt),
+                   f32_to_byte(y.s2, dst_dt), f32_to_byte(y.s3, dst_dt)),
+          0, dst + di);
+#elif VEC == 4
   const float4 x = ld4_elem(src, src_dt, si) * inv;
   vstore4((uchar4)(f32_to_byte(x.s0, dst_dt), f32_to_byte(x.s1, dst_dt),
                    f32_to_byte(x.s2, dst_dt), f32_to_byte(x.s3, dst_dt)),
@@ -86,6 +108,13 @@ CL_INLINE void put(const __global uchar *src, int src_dt, long row_si, long c0,
     quant_chunk(src, src_dt, row_si + c, dst, dst_dt, di + c, r);
 }
 
+// The block of a slot >= 0. A 64-bit division is a long software sequence
+// on GPUs, and every work-item does one; slots below 2^31 do not need it.
+CL_INLINE long block_of(long slot, int block_size) {
+  return slot <= INT_MAX ? (long)((uint)slot / (uint)block_size)
+                         : slot / block_size;
+}
+
 // Both kernels take the same arguments (the host sets them once). Per
 // cache: kc_inv is 1/scale of SCALE_TENSOR, kc_sc (with its offset and
 // block/slot/head strides) the scale buffer of the other modes.
@@ -106,20 +135,20 @@ CL_INLINE void put(const __global uchar *src, int src_dt, long row_si, long c0,
 // the quantizing code in the same kernel cost the H200 30% of its bandwidth
 // (more registers, fewer loads in flight).
 __kernel void kv_write(KV_WRITE_PARAMS) {
-  const long chunks = (dim + VEC - 1) / VEC;
-  const long gx = get_global_id(0);
+  const int chunks = (dim + VEC - 1) / VEC;
+  const int gx = (int)get_global_id(0);
   const long t = get_global_id(1);
   (void)kc_inv, (void)kc_sc, (void)kc_sc_off, (void)kc_sc_sb, (void)kc_sc_ss;
   (void)kc_sc_sh, (void)kc_mode, (void)vc_inv, (void)vc_sc, (void)vc_sc_off;
   (void)vc_sc_sb, (void)vc_sc_ss, (void)vc_sc_sh, (void)vc_mode, (void)rows;
   if (gx >= chunks * heads)
     return;
-  const long h = gx / chunks;
-  const long c = (gx - h * chunks) * VEC;
+  const int h = gx / chunks;
+  const int c = (gx - h * chunks) * VEC;
   const long slot = slots[slot_off + t];
   if (slot < 0)
     return; // padding token
-  const long block = slot / block_size;
+  const long block = block_of(slot, block_size);
   if (block >= num_blocks) {
     if (gx == 0)
       report_status(status ? status + status_off : 0, ST_BAD_SLOT);
@@ -148,7 +177,7 @@ __kernel void kv_write_quant(KV_WRITE_PARAMS) {
   const long slot = slots[slot_off + t];
   if (slot < 0)
     return; // padding token: nothing written, scales included
-  const long block = slot / block_size;
+  const long block = block_of(slot, block_size);
   if (block >= num_blocks) {
     if (gx == 0)
       report_status(status ? status + status_off : 0, ST_BAD_SLOT);

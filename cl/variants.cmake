@@ -14,6 +14,9 @@ clattn_variant(kv_write_generic OP KV_WRITE SOURCE kv_write.cl PRIORITY 0
 clattn_variant(kv_write_vec4 OP KV_WRITE SOURCE kv_write.cl PRIORITY 10
   HEAD_DIM_MULTIPLE 4 CACHE_DTYPES ${KV_CACHE}
   TILE VEC=4)
+clattn_variant(kv_write_vec8 OP KV_WRITE SOURCE kv_write.cl PRIORITY 20
+  HEAD_DIM_MULTIPLE 8 CACHE_DTYPES ${KV_CACHE}
+  TILE VEC=8)
 
 # ---- attention / paged_attention ------------------------------------------------
 # One entry point (attention.cl) for both ops, PAGED=0|1; attention_merge is

@@ -16,6 +16,7 @@ typedef struct kv_case {
   clattn_dtype in_dt, cache_dt;
   int bad_slots; // also write slots >= capacity
   int key_only;
+  int skew_src, skew_cache; // extra element offsets: rows off 16-byte bounds
 } kv_case;
 
 typedef struct kv_fixture {
@@ -89,16 +90,17 @@ static void run_case(tu_env *e, const kv_case *k, tu_rng *r) {
   memset(&f, 0, sizeof f);
   size_t in_sz = clattn__dtype_size(k->in_dt),
          c_sz = clattn__dtype_size(k->cache_dt);
-  ck_assert(!tu_buf_alloc(e, &f.qkv, (size_t)T * row + 1, in_sz));
+  ck_assert(!tu_buf_alloc(e, &f.qkv, (size_t)T * row + 1 + (size_t)k->skew_src,
+                          in_sz));
   for (size_t i = 0; i < f.qkv.count; i++)
     tu_store(f.qkv.host, k->in_dt, i, tu_uniform(r, -4, 4));
   ck_assert(!tu_buf_upload(e, &f.qkv));
   f.key = tu_tensor(&f.qkv, k->in_dt, row, D);
-  f.key.offset += (cl_ulong)HQ * D;
+  f.key.offset += (cl_ulong)HQ * D + (cl_ulong)k->skew_src;
   f.value = f.key;
   f.value.offset += (cl_ulong)H * D;
 
-  size_t ce = cache_elems(k);
+  size_t ce = cache_elems(k) + (size_t)k->skew_cache;
   ck_assert(!tu_buf_alloc(e, &f.kc, ce, c_sz));
   ck_assert(!tu_buf_poison(e, &f.kc));
   tu_buf *vbuf = &f.kc;
@@ -109,6 +111,8 @@ static void run_case(tu_env *e, const kv_case *k, tu_rng *r) {
   }
   set_cache(&f.kcache, k, &f.kc, 0);
   set_cache(&f.vcache, k, vbuf, 1);
+  f.kcache.offset += (cl_ulong)k->skew_cache;
+  f.vcache.offset += (cl_ulong)k->skew_cache;
 
   // Distinct random slots; about a fifth padding, some past capacity.
   int64_t cap = (int64_t)k->blocks * k->bs;
@@ -266,9 +270,27 @@ START_TEST(bad_slots_reported_not_written) {
   tu_rng r;
   tu_rng_init(&r, tu_seed() ^ 0x2222);
   for (int lay = 0; lay < 3; lay++) {
-    kv_case k = {lay, 16, 64, 2, 40, 3, CLATTN_F16, CLATTN_F16, 1, 0};
+    kv_case k = {lay, 16, 64, 2, 40, 3, CLATTN_F16, CLATTN_F16, 1, 0, 0, 0};
     all_variants(e, &k, &r);
   }
+}
+END_TEST
+
+// Rows that are not 16-byte aligned in the source, the cache or both: the
+// wide rows' unaligned fallback (the aligned copies are the usual case).
+START_TEST(unaligned_rows) {
+  tu_env *e = tu_env_get();
+  tu_rng r;
+  tu_rng_init(&r, tu_seed() ^ 0x4444);
+  static const int skews[][2] = {{1, 0}, {0, 4}, {3, 5}};
+  static const clattn_dtype dts[] = {CLATTN_F16, CLATTN_BF16, CLATTN_F32};
+  for (int i = 0; i < 3; i++)
+    for (int lay = 0; lay < 3; lay++) {
+      kv_case k = {lay, 16, 128, 3, 21, 3, dts[i], dts[i], 0, 0, 0, 0};
+      k.skew_src = skews[i][0];
+      k.skew_cache = skews[(i + lay) % 3][1];
+      all_variants(e, &k, &r);
+    }
 }
 END_TEST
 
@@ -276,7 +298,7 @@ START_TEST(key_only_cache) {
   tu_env *e = tu_env_get();
   tu_rng r;
   tu_rng_init(&r, tu_seed() ^ 0x3333);
-  kv_case k = {NHD, 16, 128, 1, 20, 3, CLATTN_BF16, CLATTN_BF16, 0, 1};
+  kv_case k = {NHD, 16, 128, 1, 20, 3, CLATTN_BF16, CLATTN_BF16, 0, 1, 0, 0};
   all_variants(e, &k, &r);
 }
 END_TEST
@@ -503,6 +525,7 @@ int main(void) {
   tcase_set_timeout(tc, 1200);
   tcase_add_test(tc, layouts_dtypes_blocks_dims);
   tcase_add_test(tc, key_only_cache);
+  tcase_add_test(tc, unaligned_rows);
   suite_add_tcase(s, tc);
   TCase *edge = tcase_create("edge");
   tcase_set_timeout(edge, 600);

@@ -170,6 +170,9 @@ START_TEST(kv_write_vectorized_only_when_dim_allows) {
   clattn_select_args a = args(CLATTN_OP_KV_WRITE, 128, CLATTN_F16);
   const clattn_variant *v =
       clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
+  ck_assert_str_eq(v->name, "kv_write_vec8");
+  a.head_dim = 20; // a multiple of 4, not of 8
+  v = clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
   ck_assert_str_eq(v->name, "kv_write_vec4");
   a.head_dim = 13;
   clattn_candidate cands[16];
