@@ -167,7 +167,10 @@ ATT_INLINE float hsum4(float4 a) {
 // 0 .. num_blocks - 1.
 ATT_INLINE int page_of(const __global int *btrow, long kj, int block_size,
                        long num_blocks, __global uint *st, int *slot) {
-  const long bi = kj / block_size;
+  // A 32-bit division where kj fits (64-bit ones are long software sequences
+  // on GPUs, done per key).
+  const long bi =
+      kj <= INT_MAX ? (long)((int)kj / block_size) : kj / block_size;
   const int e = btrow[bi];
   if ((e < 0) | (e >= num_blocks)) {
     report_status(st, ST_BAD_BLOCK_TABLE);

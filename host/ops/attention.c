@@ -144,6 +144,45 @@ static clattn_status check_common(clattn_context ctx, const char *fn,
 // the kernel reaches ~700 GB/s from ~4 work-groups per CU; a target of 2
 // left batch 32 x 4096 keys unsplit at 1.45 ms where 2 splits take 0.78 ms.
 #define SPLIT_TARGET 4
+
+// Shared memory per SM (KiB) of NVIDIA compute capabilities (CUDA
+// programming guide, "Technical Specifications"); OpenCL reports only the
+// 48 KiB a work-group may use.
+static cl_long nv_smem_per_sm(int cc) {
+  if (cc >= 90)
+    return 228;
+  if (cc == 80 || cc == 87)
+    return 164;
+  if (cc >= 86)
+    return 100;
+  return cc >= 75 ? 64 : 96;
+}
+
+// The decode rows (one warp per work-group, NVIDIA): the grid runs in waves
+// of the work-groups that fit on the SMs at once, so a split count that
+// leaves a thin last wave costs up to a whole wave. Minimises waves *
+// (tiles per split + 2, the start-up and merge share), fewest splits on a
+// tie. On the H200 (6 resident per SM) batch 64 x 4096 keys: 1 split 0.406
+// ms, 2 0.489, 3 0.376, 4 0.405 (docs/performance.md).
+static int decode_splits(const clattn_context ctx, const clattn_variant *v,
+                         cl_long cu, cl_long groups, cl_long ntiles) {
+  cl_long per_cu =
+      nv_smem_per_sm(ctx->caps.nv_cc) * 1024 / ((cl_long)v->local_mem + 1024);
+  if (per_cu > 8)
+    per_cu = 8; // registers: ~230 per lane leave room for 8 warps
+  if (per_cu < 1)
+    per_cu = 1;
+  const cl_long slots = per_cu * cu;
+  cl_long best = 1, best_cost = -1, n;
+  for (n = 1; n <= 2 * AUTO_SPLITS && (n == 1 || 4 * n <= ntiles); n++) {
+    const cl_long waves = (groups * n + slots - 1) / slots;
+    const cl_long cost = waves * ((ntiles + n - 1) / n + 2);
+    if (best_cost < 0 || cost < best_cost)
+      best = n, best_cost = cost;
+  }
+  return (int)best;
+}
+
 static int choose_splits(const clattn_context ctx, const att_call *c,
                          const clattn_variant *v, cl_long nblk) {
   const clattn_attention_params *p = c->p;
@@ -154,6 +193,12 @@ static int choose_splits(const clattn_context ctx, const att_call *c,
                          ? 8
                          : (cl_long)ctx->caps.compute_units;
   const cl_long groups = nblk * p->num_kv_heads;
+  if (v->tile.MMA >= 80 && v->tile.WG == 32)
+    // A decode row serves at most 16 rows per sequence and KV head: one row
+    // block each, where nblk is only the grid's upper bound.
+    return decode_splits(ctx, v, cu, (cl_long)p->batch * p->num_kv_heads,
+                         ((cl_long)p->max_seqlen_k + v->tile.BLOCK_N - 1) /
+                             v->tile.BLOCK_N);
   if (groups >= SPLIT_TARGET * cu)
     return 1;
   cl_long n = (SPLIT_TARGET * cu + groups - 1) / groups;

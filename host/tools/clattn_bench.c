@@ -562,8 +562,8 @@ static int setup(tool_session *s, const bench_opts *o, bench_data *d) {
       goto out;
     ap.max_blocks_per_seq = (cl_int)pages_per_seq;
     ap.block_table_stride = pages_per_seq;
-    ap.num_splits = o->num_splits;
   }
+  ap.num_splits = o->num_splits;
   d->ap = ap;
   rc = 0;
 out:
@@ -813,7 +813,7 @@ static int run_one(tool_session *s, bench_opts o, const tool_dev *dev,
         json_string(&w, "scale_mode",
                     quant ? scale_names[o.scale_mode] : "none");
       }
-      if (o.op == CLATTN_OP_PAGED_ATTENTION)
+      if (o.op != CLATTN_OP_KV_WRITE)
         json_int(&w, "num_splits", o.num_splits);
       if (o.op == CLATTN_OP_KV_WRITE)
         json_int(&w, "num_tokens", d.tokens);
@@ -860,7 +860,7 @@ static int run_one(tool_session *s, bench_opts o, const tool_dev *dev,
                clattn_dtype_name(o.cache_dtype));
       if (layout && quant)
         printf(" (%s scales)", scale_names[o.scale_mode]);
-      if (o.op == CLATTN_OP_PAGED_ATTENTION && o.num_splits)
+      if (o.op != CLATTN_OP_KV_WRITE && o.num_splits)
         printf(", %d splits", o.num_splits);
       printf("\n  variant   %s [%s]\n", vname, fname);
       if (logc->note[0])

@@ -172,6 +172,7 @@ static const pg_case long_cases[] = {
 static const pg_case bad_cases[] = {
     {"bad_block_table", F32, 4, {1, 2, 1, 3}, {20, 35, 18, 40}, 4, 2, 32, 16, NHD, 1, -1, -1, 0, 0, 0, 1, BAD_TABLE},
     {"bad_block_table_hnd_p7", F16, 4, {2, 1, 5, 1}, {30, 15, 22, 50}, 2, 1, 64, 7, HND, 1, -1, -1, 0, 0, 1, 1, BAD_TABLE},
+    {"bad_block_table_decode_p16", F16, 4, {1, 1, 1, 1}, {40, 35, 600, 700}, 8, 2, 128, 16, NHD, 1, -1, -1, 0, 0, 0, 1, BAD_TABLE},
     {"bad_seq_len", F32, 3, {1, 1, 2}, {20, 30, 25}, 4, 2, 32, 16, NHD, 1, -1, -1, 0, 0, 0, 1, BAD_SEQ},
     {"bad_seq_len_combined", BF16, 3, {3, 1, 1}, {9, 40, 12}, 2, 2, 32, 8, COMBINED, 1, -1, -1, 0, 0, 0, 1, BAD_SEQ},
 };
