@@ -108,11 +108,25 @@ CL_INLINE void put(const __global uchar *src, int src_dt, long row_si, long c0,
     quant_chunk(src, src_dt, row_si + c, dst, dst_dt, di + c, r);
 }
 
-// The block of a slot >= 0. A 64-bit division is a long software sequence
-// on GPUs, and every work-item does one; slots below 2^31 do not need it.
-CL_INLINE long block_of(long slot, int block_size) {
-  return slot <= INT_MAX ? (long)((uint)slot / (uint)block_size)
-                         : slot / block_size;
+// Where token t goes: its block and the slot within it. Returns 0 for a
+// padding slot (< 0) and for a slot past the cache, which `report` work-items
+// flag in the status word. A 64-bit division is a long software sequence on
+// GPUs, done by every work-item; slots below 2^31 divide in 32 bits.
+CL_INLINE int slot_place(const __global long *slots, ulong slot_off, long t,
+                         int block_size, long num_blocks, __global uint *status,
+                         ulong status_off, int report, long *block, long *off) {
+  const long slot = slots[slot_off + t];
+  if (slot < 0)
+    return 0; // padding token: nothing written, scales included
+  *block = slot <= INT_MAX ? (long)((uint)slot / (uint)block_size)
+                           : slot / block_size;
+  if (*block >= num_blocks) {
+    if (report)
+      report_status(status ? status + status_off : 0, ST_BAD_SLOT);
+    return 0;
+  }
+  *off = slot - *block * block_size;
+  return 1;
 }
 
 // Both kernels take the same arguments (the host sets them once). Per
@@ -145,16 +159,10 @@ __kernel void kv_write(KV_WRITE_PARAMS) {
     return;
   const int h = gx / chunks;
   const int c = (gx - h * chunks) * VEC;
-  const long slot = slots[slot_off + t];
-  if (slot < 0)
-    return; // padding token
-  const long block = block_of(slot, block_size);
-  if (block >= num_blocks) {
-    if (gx == 0)
-      report_status(status ? status + status_off : 0, ST_BAD_SLOT);
+  long block, off;
+  if (!slot_place(slots, slot_off, t, block_size, num_blocks, status,
+                  status_off, gx == 0, &block, &off))
     return;
-  }
-  const long off = slot - block * block_size;
   write_chunk(key, key_dt, (long)key_off + t * key_st_tok + h * key_st_head + c,
               kc, kc_dt,
               (long)kc_off + block * kc_sb + off * kc_ss + h * kc_sh + c);
@@ -174,16 +182,10 @@ __kernel void kv_write_quant(KV_WRITE_PARAMS) {
   const long h = gx / chunks;
   const long c = (gx - h * chunks) * VEC;
   const long c_end = rows ? dim : c + VEC;
-  const long slot = slots[slot_off + t];
-  if (slot < 0)
-    return; // padding token: nothing written, scales included
-  const long block = block_of(slot, block_size);
-  if (block >= num_blocks) {
-    if (gx == 0)
-      report_status(status ? status + status_off : 0, ST_BAD_SLOT);
+  long block, off;
+  if (!slot_place(slots, slot_off, t, block_size, num_blocks, status,
+                  status_off, gx == 0, &block, &off))
     return;
-  }
-  const long off = slot - block * block_size;
   const long ks = (long)key_off + t * key_st_tok + h * key_st_head;
   const long kd = (long)kc_off + block * kc_sb + off * kc_ss + h * kc_sh;
   const long vs = (long)val_off + t * val_st_tok + h * val_st_head;
