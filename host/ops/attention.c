@@ -91,6 +91,14 @@ static clattn_status check_params(clattn_context ctx, const char *fn,
     if (p->block_table_stride < 0)
       return bad(ctx, fn, "block_table_stride", p->block_table_stride,
                  "must be >= 0");
+    // The table spans (batch - 1) * stride + max_blocks_per_seq ints; keep
+    // that size (in bytes) inside cl_long before the buffer check uses it.
+    if (p->batch > 1 &&
+        p->block_table_stride >
+            (CL_LONG_MAX / (cl_long)sizeof(cl_int) - p->max_blocks_per_seq) /
+                ((cl_long)p->batch - 1))
+      return bad(ctx, fn, "block_table_stride", p->block_table_stride,
+                 "makes the block table larger than 2^63 bytes");
   }
   return CLATTN_SUCCESS;
 }

@@ -338,6 +338,9 @@ static clattn_context released_ctx(void) {
     c->ap.max_blocks_per_seq = 0)                                              \
   X(PAGED, "23", bts, S(INVALID_ARGUMENT), "block_table_stride (-1) must be",  \
     c->ap.block_table_stride = -1)                                             \
+  X(PAGED, "23", bts_huge, S(INVALID_ARGUMENT),                                \
+    "block_table_stride (9223372036854775807) makes the block table larger",   \
+    c->ap.block_table_stride = INT64_MAX)                                      \
   X(ATT, "14", total_k, S(INVALID_ARGUMENT), "total_k (-1) must be >= 0",      \
     c->ap.total_k = -1)                                                        \
   X(ATT, "36", k_null, S(INVALID_ARGUMENT), "k is NULL", c->pk = NULL)         \
