@@ -187,8 +187,10 @@ endforeach()
 # Decode rows (DECODE=1, sm_80+): for calls with at most 16 rows per sequence
 # and KV head (max_seqlen_q * group <= 16), where the rows above would leave
 # most of their 64 or 128 rows idle. One warp and 16 rows per work-group,
-# 16-key tiles through a ring of 4 (K, V) stages, so three tiles are in
-# flight (docs/kernels.md; two warps x 3 stages measured slower).
+# 32-key tiles through a ring of 3 (K, V) stages (48 KiB at d128, NVIDIA's
+# limit), so two tiles are in flight. At d128 they measured 10-21% faster
+# than 16-key tiles with 4 stages (docs/kernels.md; two warps x 3 stages
+# measured slower).
 foreach(op attention paged_attention)
   string(TOUPPER ${op} OPU)
   if(op STREQUAL attention)
@@ -196,7 +198,6 @@ foreach(op attention paged_attention)
   else()
     set(paged 1)
   endif()
-  set(nstage 4)
   foreach(dt F16 BF16)
     string(TOLOWER ${dt} dtl)
     if(dt STREQUAL BF16)
@@ -205,20 +206,20 @@ foreach(op attention paged_attention)
       set(bf 0)
     endif()
     foreach(d 64 128)
-      math(EXPR lbytes "64 * ${nstage} * ${d}")
       if(d EQUAL 64)
         set(p 41)
       else()
         set(p 40)
       endif()
+      math(EXPR lbytes "4 * 32 * 3 * ${d}")
       clattn_variant(${op}_mma_sm80_${dtl}_d${d}_decode OP ${OPU}
         SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY
         REQUIRES NV_PTX MIN_NV_CC 80 HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
         CACHE_DTYPES ${dt} MAX_Q_ROWS 16
         LOCAL_MEM ${lbytes}
-        TILE BLOCK_M=16 BLOCK_N=16 LANES=32 D_MAX=${d} SG=0 WG=32 MMA=80
+        TILE BLOCK_M=16 BLOCK_N=32 LANES=32 D_MAX=${d} SG=0 WG=32 MMA=80
         DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf} DECODE=1
-                NSTAGE=${nstage} KBUF=1)
+                NSTAGE=3 KBUF=1)
     endforeach()
   endforeach()
 endforeach()
