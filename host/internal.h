@@ -165,6 +165,11 @@ const clattn_variant *clattn__select(const clattn_caps *caps,
                                      int *n_cands, char *why, size_t why_size);
 const clattn_variant *clattn__variant_by_name(const char *name);
 
+// Split count of a decode row (docs/kernels.md, "split-KV"): waves of the
+// work-groups of local_mem bytes that fit per SM, times tiles per split.
+int clattn__decode_splits(const clattn_caps *caps, cl_long local_mem,
+                          cl_long groups, cl_long ntiles);
+
 typedef enum clattn_format {
   CLATTN_FORMAT_SOURCE = 0,
   CLATTN_FORMAT_SPIRV = 1
@@ -226,6 +231,12 @@ clattn_status clattn__get_program(clattn_context ctx, const clattn_variant *v,
 
 // ---- validation helpers (each records a message naming the argument) -------
 size_t clattn__dtype_size(clattn_dtype dt);
+// The opening checks of every op: context, *event = NULL (before anything
+// can fail), params not NULL, queue, wait list.
+clattn_status clattn__check_call(clattn_context ctx, const char *fn,
+                                 const void *params, cl_command_queue queue,
+                                 cl_uint n_wait, const cl_event *wait,
+                                 cl_event *event);
 clattn_status clattn__check_queue(clattn_context ctx, const char *fn,
                                   cl_command_queue queue);
 clattn_status clattn__check_events(clattn_context ctx, const char *fn,

@@ -91,6 +91,23 @@ clattn_status clattn__check_events(clattn_context ctx, const char *fn,
   return CLATTN_SUCCESS;
 }
 
+clattn_status clattn__check_call(clattn_context ctx, const char *fn,
+                                 const void *params, cl_command_queue queue,
+                                 cl_uint n_wait, const cl_event *wait,
+                                 cl_event *event) {
+  clattn_status st = clattn__check_context(ctx);
+  if (st != CLATTN_SUCCESS)
+    return st;
+  if (event)
+    *event = NULL;
+  if (!params)
+    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
+                        "%s: params is NULL", fn);
+  if ((st = clattn__check_queue(ctx, fn, queue)))
+    return st;
+  return clattn__check_events(ctx, fn, n_wait, wait);
+}
+
 clattn_status clattn__check_tensor3(clattn_context ctx, const char *fn,
                                     const char *arg, const clattn_tensor *t,
                                     cl_long rows, cl_long heads, cl_long dim,

@@ -153,6 +153,13 @@ static clattn_status check_common(clattn_context ctx, const char *fn,
 // left batch 32 x 4096 keys unsplit at 1.45 ms where 2 splits take 0.78 ms.
 #define SPLIT_TARGET 4
 
+// Compute units for the split rules (8 where the device did not say).
+static cl_long caps_cu(const clattn_caps *caps) {
+  return (caps->unknown & CLATTN_UNK_COMPUTE_UNITS) || caps->compute_units == 0
+             ? 8
+             : (cl_long)caps->compute_units;
+}
+
 // Shared memory per SM (KiB) of NVIDIA compute capabilities (CUDA
 // programming guide, "Technical Specifications"); OpenCL reports only the
 // 48 KiB a work-group may use.
@@ -170,12 +177,12 @@ static cl_long nv_smem_per_sm(int cc) {
 // of the work-groups that fit on the SMs at once, so a split count that
 // leaves a thin last wave costs up to a whole wave. Minimises waves *
 // (tiles per split + 2, the start-up and merge share), fewest splits on a
-// tie. On the H200 (6 resident per SM) batch 64 x 4096 keys: 1 split 0.406
-// ms, 2 0.489, 3 0.376, 4 0.405 (docs/performance.md).
-static int decode_splits(const clattn_context ctx, const clattn_variant *v,
-                         cl_long cu, cl_long groups, cl_long ntiles) {
-  cl_long per_cu =
-      nv_smem_per_sm(ctx->caps.nv_cc) * 1024 / ((cl_long)v->local_mem + 1024);
+// tie. On the H200 with 32 KiB rows (6 resident per SM) batch 64 x 4096
+// keys: 1 split 0.406 ms, 2 0.489, 3 0.376, 4 0.405 (docs/performance.md).
+int clattn__decode_splits(const clattn_caps *caps, cl_long local_mem,
+                          cl_long groups, cl_long ntiles) {
+  const cl_long cu = caps_cu(caps);
+  cl_long per_cu = nv_smem_per_sm(caps->nv_cc) * 1024 / (local_mem + 1024);
   if (per_cu > 8)
     per_cu = 8; // registers: ~230 per lane leave room for 8 warps
   if (per_cu < 1)
@@ -196,17 +203,14 @@ static int choose_splits(const clattn_context ctx, const att_call *c,
   const clattn_attention_params *p = c->p;
   if (p->num_splits > 0)
     return p->num_splits;
-  const cl_long cu = (ctx->caps.unknown & CLATTN_UNK_COMPUTE_UNITS) ||
-                             ctx->caps.compute_units == 0
-                         ? 8
-                         : (cl_long)ctx->caps.compute_units;
+  const cl_long cu = caps_cu(&ctx->caps);
   const cl_long groups = nblk * p->num_kv_heads;
   if (v->tile.MMA >= 80 && v->tile.WG == 32)
     // A decode row serves at most 16 rows per sequence and KV head: one row
     // block each, where nblk is only the grid's upper bound.
-    return decode_splits(ctx, v, cu, (cl_long)p->batch * p->num_kv_heads,
-                         ((cl_long)p->max_seqlen_k + v->tile.BLOCK_N - 1) /
-                             v->tile.BLOCK_N);
+    return clattn__decode_splits(
+        &ctx->caps, (cl_long)v->local_mem, (cl_long)p->batch * p->num_kv_heads,
+        ((cl_long)p->max_seqlen_k + v->tile.BLOCK_N - 1) / v->tile.BLOCK_N);
   if (groups >= SPLIT_TARGET * cu)
     return 1;
   cl_long n = (SPLIT_TARGET * cu + groups - 1) / groups;
@@ -483,16 +487,8 @@ static clattn_status check_prologue(clattn_context ctx, const char *fn,
                                     const clattn_tensor *out,
                                     const clattn_tensor *lse, cl_uint n_wait,
                                     const cl_event *wait, cl_event *event) {
-  clattn_status st = clattn__check_context(ctx);
-  if (st != CLATTN_SUCCESS)
-    return st;
-  if (event)
-    *event = NULL;
-  if (!p)
-    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
-                        "%s: params is NULL", fn);
-  if ((st = clattn__check_queue(ctx, fn, queue)) ||
-      (st = clattn__check_events(ctx, fn, n_wait, wait)) ||
+  clattn_status st;
+  if ((st = clattn__check_call(ctx, fn, p, queue, n_wait, wait, event)) ||
       (st = check_params(ctx, fn, p, paged)) ||
       (st = check_common(ctx, fn, p, q, out, lse)))
     return st;

@@ -92,16 +92,8 @@ clattn_kv_write(clattn_context ctx, cl_command_queue queue,
                 const clattn_tensor *value, clattn_buffer slot_mapping,
                 const clattn_cache *key_cache, const clattn_cache *value_cache,
                 cl_uint n_wait, const cl_event *wait, cl_event *event) {
-  clattn_status st = clattn__check_context(ctx);
+  clattn_status st = clattn__check_call(ctx, FN, p, queue, n_wait, wait, event);
   if (st != CLATTN_SUCCESS)
-    return st;
-  if (event)
-    *event = NULL;
-  if (!p)
-    return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,
-                        FN ": params is NULL");
-  if ((st = clattn__check_queue(ctx, FN, queue)) ||
-      (st = clattn__check_events(ctx, FN, n_wait, wait)))
     return st;
   if (p->num_tokens < 0)
     return clattn__fail(ctx, CLATTN_ERROR_INVALID_ARGUMENT, 0,

@@ -456,6 +456,31 @@ START_TEST(quantized_cache_dtypes) {
 }
 END_TEST
 
+START_TEST(decode_split_rule) {
+  // The wave rule of the decode rows (docs/kernels.md), on H200 caps: 228
+  // KiB of shared memory per SM, 132 SMs.
+  clattn_caps c = fake(H200);
+  c.compute_units = 132;
+  // 48 KiB rows: 4 per SM, 528 slots. 512 groups fill one wave unsplit;
+  // 2 splits would need a second wave.
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 512, 128), 1);
+  // 32 KiB rows: 6 per SM, 792 slots; 3 splits make 1.94 waves of 86
+  // tiles, cheaper than 1 wave of 256 or 2 waves of 128 (the sweep in
+  // docs/performance.md).
+  ck_assert_int_eq(clattn__decode_splits(&c, 32768, 512, 256), 3);
+  // One long sequence: the fewest splits that fit one wave with 16 tiles
+  // each (64 and 66 tie; the fewer wins).
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 8, 1024), 64);
+  // Each split keeps at least four tiles; at most 128 splits.
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 1, 7), 1);
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 1, 8), 2);
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 1, 100000), 128);
+  // A device that reports no compute units counts as 8.
+  c.unknown |= CLATTN_UNK_COMPUTE_UNITS;
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 1, 1024), 32);
+}
+END_TEST
+
 START_TEST(forcing) {
   clattn_caps c = fake(MIN_GPU);
   char why[256];
@@ -506,6 +531,7 @@ int main(void) {
   tcase_add_test(tc, nvidia_tensor_core_rows);
   tcase_add_test(tc, tf32_rows_only_on_opt_in);
   tcase_add_test(tc, quantized_cache_dtypes);
+  tcase_add_test(tc, decode_split_rule);
   tcase_add_test(tc, forcing);
   tcase_add_test(tc, formats);
   suite_add_tcase(s, tc);
