@@ -184,6 +184,32 @@ foreach(op attention paged_attention)
     endforeach()
   endforeach()
 endforeach()
+# wgmma rows (sm_90 only: wgmma is sm_90a, so PTX_SM90A): the sm_80 prefill
+# rows with QK^T and PV on warpgroup wgmma.mma_async m64n64k16, B read by
+# the tensor cores straight from the staged tile (attention_mma.clh, WGMMA;
+# docs/kernels.md, "The wgmma rows"). Same tile, buffers and local memory.
+foreach(dt F16 BF16)
+  string(TOLOWER ${dt} dtl)
+  if(dt STREQUAL BF16)
+    set(bf 1)
+  else()
+    set(bf 0)
+  endif()
+  foreach(d 64 128)
+    if(d EQUAL 64)
+      set(p 33)
+    else()
+      set(p 32)
+    endif()
+    math(EXPR lbytes "2 * 3 * 64 * ${d}")
+    clattn_variant(attention_mma_sm90_${dtl}_d${d} OP ATTENTION
+      SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY PTX_SM90A
+      REQUIRES NV_PTX MIN_NV_CC 90 HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
+      LOCAL_MEM ${lbytes}
+      TILE BLOCK_M=128 BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=256 MMA=80
+      DEFINES PAGED=0 LOCAL_BYTES=${lbytes} MMA_BF16=${bf} KBUF=2 WGMMA=1)
+  endforeach()
+endforeach()
 # Decode rows (DECODE=1, sm_80+): for calls with at most 16 rows per sequence
 # and KV head (max_seqlen_q * group <= 16), where the rows above would leave
 # most of their 64 or 128 rows idle. One warp and 16 rows per work-group,

@@ -107,6 +107,7 @@ typedef struct clattn_variant {
   int head_dim_multiple; // head_dim % this == 0 (1 = any)
   int max_q_rows;        // > 0: needs 1 <= max_seqlen_q * group <= this
   int tf32;              // f32 with tf32 products: needs allow_tf32
+  int ptx_sm90a;         // wgmma behind markers: cc 9.0 only, PTX rewrite
   unsigned dtypes;       // bit (1 << clattn_dtype) of accepted q/in dtypes
   unsigned cache_dtypes; // the same for the KV cache (kv_write, paged)
   size_t local_mem;      // bytes of __local the kernel declares
@@ -158,6 +159,11 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *caps,
 // Pure selection: fills up to max candidates (all rows of the op, in
 // registry order, with eligibility and reason) and returns the chosen row,
 // or NULL. forced (may be NULL) names a row that must be used if eligible.
+// The PTX rewrite of ptx_sm90a rows (program.c): drops every `//@sm90a@ `
+// marker and turns `.target sm_90` into sm_90a. 0 and a malloc'd *out, or -1
+// when the text has no marker or no such target.
+int clattn__ptx_sm90a(const char *ptx, size_t len, char **out, size_t *out_len);
+
 const clattn_variant *clattn__select(const clattn_caps *caps,
                                      const clattn_select_args *a,
                                      const char *forced,

@@ -123,6 +123,88 @@ static void store_binary(clattn_context ctx, const char *key, cl_program p) {
   free(bin);
 }
 
+#define SM90A_MARK "//@sm90a@ "
+#define SM90_TARGET ".target sm_90"
+
+int clattn__ptx_sm90a(const char *ptx, size_t len, char **out,
+                      size_t *out_len) {
+  const size_t mk = strlen(SM90A_MARK), tg = strlen(SM90_TARGET);
+  char *r = malloc(len + 2);
+  size_t i = 0, o = 0;
+  int marks = 0, target = 0;
+  if (!r)
+    return -1;
+  while (i < len) {
+    if (i + mk <= len && memcmp(ptx + i, SM90A_MARK, mk) == 0) {
+      i += mk; // the instruction after the marker stays
+      marks++;
+    } else if (!target && i + tg < len &&
+               memcmp(ptx + i, SM90_TARGET, tg) == 0 &&
+               (ptx[i + tg] == ',' || ptx[i + tg] == ' ' ||
+                ptx[i + tg] == '\n' || ptx[i + tg] == '\r')) {
+      memcpy(r + o, SM90_TARGET "a", tg + 1);
+      o += tg + 1;
+      i += tg;
+      target = 1;
+    } else {
+      r[o++] = ptx[i++];
+    }
+  }
+  if (!marks || !target) {
+    free(r);
+    return -1;
+  }
+  r[o] = '\0';
+  *out = r;
+  *out_len = o;
+  return 0;
+}
+
+// ptx_sm90a rows: the source program's PTX, markers stripped and retargeted
+// to sm_90a (kernels.md, "The wgmma rows"), built as a program binary in
+// place of *p.
+static clattn_status rebuild_sm90a(clattn_context ctx, const clattn_variant *v,
+                                   cl_program *p) {
+  size_t size = 0, plen = 0;
+  char *ptx = NULL, *patched = NULL;
+  cl_int err =
+      clGetProgramInfo(*p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL);
+  if (err == CL_SUCCESS && size > 0 && (ptx = malloc(size + 1)) != NULL) {
+    unsigned char *bins[1] = {(unsigned char *)ptx};
+    err = clGetProgramInfo(*p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
+  }
+  if (err != CL_SUCCESS || !ptx ||
+      clattn__ptx_sm90a(ptx, strnlen(ptx, size), &patched, &plen)) {
+    free(ptx);
+    return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED, err,
+                        "building %s: the driver's program binary is no PTX "
+                        "for .target sm_90 with sm_90a markers",
+                        v->name);
+  }
+  free(ptx);
+  const unsigned char *bins[1] = {(const unsigned char *)patched};
+  cl_int bst = CL_SUCCESS;
+  cl_program q = clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->device, &plen,
+                                           bins, &bst, &err);
+  free(patched);
+  if (err != CL_SUCCESS || bst != CL_SUCCESS || !q) {
+    if (q)
+      clReleaseProgram(q);
+    return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED,
+                        err != CL_SUCCESS ? err : bst,
+                        "building %s: the sm_90a PTX was refused", v->name);
+  }
+  err = clBuildProgram(q, 1, &ctx->device, "", NULL, NULL);
+  if (err != CL_SUCCESS) {
+    clattn_status st = build_log_fail(ctx, q, v, CLATTN_FORMAT_SOURCE, err);
+    clReleaseProgram(q);
+    return st;
+  }
+  clReleaseProgram(*p);
+  *p = q;
+  return CLATTN_SUCCESS;
+}
+
 static clattn_status build(clattn_context ctx, const clattn_variant *v,
                            clattn_format f, cl_program *out) {
   char key[1024];
@@ -172,6 +254,13 @@ static clattn_status build(clattn_context ctx, const clattn_variant *v,
     clattn_status st = build_log_fail(ctx, p, v, f, err);
     clReleaseProgram(p);
     return st;
+  }
+  if (v->ptx_sm90a && f == CLATTN_FORMAT_SOURCE) {
+    clattn_status st = rebuild_sm90a(ctx, v, &p);
+    if (st != CLATTN_SUCCESS) {
+      clReleaseProgram(p);
+      return st;
+    }
   }
   if (ctx->cache_dir[0])
     store_binary(ctx, key, p);

@@ -85,6 +85,13 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
              c->nv_cc % 10);
     return 0;
   }
+  if (v->ptx_sm90a && c->nv_cc != 90) {
+    snprintf(why, n,
+             "wgmma is sm_90a only: needs compute capability 9.0, device has "
+             "%d.%d",
+             c->nv_cc / 10, c->nv_cc % 10);
+    return 0;
+  }
   if (v->max_q_rows > 0) {
     const long rows = (long)a->max_seqlen_q * a->group;
     if (rows < 1 || rows > v->max_q_rows) {

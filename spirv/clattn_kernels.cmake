@@ -18,11 +18,14 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 #   [CACHE_DTYPES <F32|F16|BF16|FP8_E4M3|FP8_E5M2|I8>...] [LOCAL_MEM <bytes>]
 #   [TILE <KEY=n>...] [DEFINES <KEY=v>...] [SPIRV_EXT <ext>...]
 #   [SPIRV_MINOR <n>] [SOURCE_ONLY] [BUILD_OPTIONS <opt>...]
-#   [MAX_Q_ROWS <n>] [TF32])
+#   [MAX_Q_ROWS <n>] [TF32] [PTX_SM90A])
 # MAX_Q_ROWS: eligible only for calls whose max_seqlen_q * group (rows of
 # one sequence and KV head) is known and at most n (the decode rows).
 # TF32: an f32 row with tf32 products, eligible only when the caller opts in
 # (clattn_attention_params.allow_tf32).
+# PTX_SM90A: a source-only NVIDIA row whose sm_90a instructions (wgmma) sit
+# behind `//@sm90a@ ` markers; eligible on compute capability 9.0 only, and
+# built through the PTX rewrite of host/program.c.
 # BUILD_OPTIONS (source-only rows) go to clBuildProgram as they are, e.g.
 # NVIDIA's -cl-nv-* options (note: the H200 driver accepted
 # -cl-nv-maxrregcount=N and ignored it).
@@ -32,7 +35,7 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 # declarations lack the intel_sub_group_* functions).
 # TILE keys become both `.tile = {.KEY = n}` and `-DKEY=n`.
 function(clattn_variant name)
-  cmake_parse_arguments(V "SOURCE_ONLY;TF32" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM;SPIRV_MINOR;MAX_Q_ROWS"
+  cmake_parse_arguments(V "SOURCE_ONLY;TF32;PTX_SM90A" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM;SPIRV_MINOR;MAX_Q_ROWS"
                         "REQUIRES;DTYPES;CACHE_DTYPES;TILE;DEFINES;SPIRV_EXT;BUILD_OPTIONS" ${ARGN})
   foreach(req OP SOURCE PRIORITY)
     if(NOT DEFINED V_${req})
@@ -42,11 +45,13 @@ function(clattn_variant name)
   if(NOT V_CLASS)
     set(V_CLASS ANY)
   endif()
-  if(V_TF32)
-    set(V_TF32 1)
-  else()
-    set(V_TF32 0)
-  endif()
+  foreach(flag TF32 PTX_SM90A)
+    if(V_${flag})
+      set(V_${flag} 1)
+    else()
+      set(V_${flag} 0)
+    endif()
+  endforeach()
   foreach(opt MIN_NV_CC LOCAL_MEM SPIRV_MINOR MAX_Q_ROWS)
     if(NOT V_${opt})
       set(V_${opt} 0)
@@ -149,7 +154,7 @@ function(clattn_variant name)
     set(spv_len "clattn_spv_${name}_len")
   endif()
 
-  set(row "  {.name = \"${name}\", .op = CLATTN_OP_${V_OP}, .requires = ${req_c},\n   .dclass = CLATTN_CLASS_${V_CLASS}, .priority = ${V_PRIORITY}, .min_nv_cc = ${V_MIN_NV_CC},\n   .max_q_rows = ${V_MAX_Q_ROWS}, .tf32 = ${V_TF32},\n   .head_dim_multiple = ${V_HEAD_DIM_MULTIPLE}, .dtypes = ${dt_c},\n   .cache_dtypes = ${cdt_c}, .local_mem = ${V_LOCAL_MEM},\n   .tile = {${tile_c}}, .build_options = \"${opts}\", .source_index = ${src_index},\n")
+  set(row "  {.name = \"${name}\", .op = CLATTN_OP_${V_OP}, .requires = ${req_c},\n   .dclass = CLATTN_CLASS_${V_CLASS}, .priority = ${V_PRIORITY}, .min_nv_cc = ${V_MIN_NV_CC},\n   .max_q_rows = ${V_MAX_Q_ROWS}, .tf32 = ${V_TF32}, .ptx_sm90a = ${V_PTX_SM90A},\n   .head_dim_multiple = ${V_HEAD_DIM_MULTIPLE}, .dtypes = ${dt_c},\n   .cache_dtypes = ${cdt_c}, .local_mem = ${V_LOCAL_MEM},\n   .tile = {${tile_c}}, .build_options = \"${opts}\", .source_index = ${src_index},\n")
   if(CLATTN_WITH_SPIRV AND NOT V_SOURCE_ONLY)
     string(APPEND row "   .spirv = clattn_spv_${name}, .spirv_minor = ${V_SPIRV_MINOR}},\n")
     set_property(GLOBAL APPEND_STRING PROPERTY CLATTN_SPV_LENS "  clattn_spv_${name}_len,\n")

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { MIN_GPU, POCL31, POCL6, H200, NO_COMPILER, TINY, N_KINDS };
@@ -216,14 +217,19 @@ START_TEST(nvidia_tensor_core_rows) {
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
        "paged_attention_mma_sm80_f16_d128", 1, 32},
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm80_f16_d128", 17, 1},
+       "attention_mma_sm90_f16_d128", 17, 1},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
        "paged_attention_mma_sm80_f16_d128", 0, 4},
       {75, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
        "paged_attention_mma_sm75_f16_d128", 1, 4},
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm80_f16_d128", 512, 1},
+       "attention_mma_sm90_f16_d128", 512, 1},
       {90, 1, CLATTN_OP_ATTENTION, 64, CLATTN_BF16, CLATTN_BF16,
+       "attention_mma_sm90_bf16_d64", 512, 1},
+      // wgmma is sm_90a only: cc 8.0 and 10.0 keep the mma.sync rows.
+      {80, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm80_f16_d128", 512, 1},
+      {100, 1, CLATTN_OP_ATTENTION, 64, CLATTN_BF16, CLATTN_BF16,
        "attention_mma_sm80_bf16_d64", 512, 1},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 96, CLATTN_F16, CLATTN_F16,
        "paged_attention_mma_sm80_f16_d128", 512, 1},
@@ -270,6 +276,39 @@ START_TEST(nvidia_tensor_core_rows) {
     ck_assert_msg(v && strcmp(v->name, cases[i].want) == 0,
                   "case %zu: got %s, want %s", i, v ? v->name : "(none)",
                   cases[i].want);
+  }
+}
+END_TEST
+
+// The PTX rewrite of the wgmma rows: markers dropped, sm_90 -> sm_90a once,
+// everything else byte for byte; text without a marker or without that
+// target (an sm_100 driver, a binary that is no PTX) is refused.
+START_TEST(ptx_sm90a_rewrite) {
+  static const char in[] =
+      ".version 9.0\n.target sm_90, texmode_independent\n"
+      "{ .reg .pred p;\n//@sm90a@ wgmma.fence.sync.aligned;\n}\n"
+      "//@sm90a@ wgmma.commit_group.sync.aligned;\nret;\n";
+  static const char want[] =
+      ".version 9.0\n.target sm_90a, texmode_independent\n"
+      "{ .reg .pred p;\nwgmma.fence.sync.aligned;\n}\n"
+      "wgmma.commit_group.sync.aligned;\nret;\n";
+  char *out = NULL;
+  size_t n = 0;
+  ck_assert_int_eq(clattn__ptx_sm90a(in, strlen(in), &out, &n), 0);
+  ck_assert_uint_eq(n, strlen(want));
+  ck_assert_str_eq(out, want);
+  free(out);
+  static const char *bad[] = {
+      ".target sm_90\nret;\n",                                 // no marker
+      ".target sm_100\n//@sm90a@ wgmma.fence.sync.aligned;\n", // not sm_90
+      ".target sm_90a\n//@sm90a@ wgmma.fence.sync.aligned;\n", // not sm_90
+      "//@sm90a@ x;\n.target sm_90", // target at the end
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    out = NULL;
+    ck_assert_msg(clattn__ptx_sm90a(bad[i], strlen(bad[i]), &out, &n) == -1 &&
+                      !out,
+                  "bad case %zu was rewritten", i);
   }
 }
 END_TEST
@@ -529,6 +568,7 @@ int main(void) {
   tcase_add_test(tc, every_device_selects_with_reasons);
   tcase_add_test(tc, kv_write_vectorized_only_when_dim_allows);
   tcase_add_test(tc, nvidia_tensor_core_rows);
+  tcase_add_test(tc, ptx_sm90a_rewrite);
   tcase_add_test(tc, tf32_rows_only_on_opt_in);
   tcase_add_test(tc, quantized_cache_dtypes);
   tcase_add_test(tc, decode_split_rule);
