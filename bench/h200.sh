@@ -59,6 +59,10 @@ if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16 --causal
   B attention --batch 8 --heads 32 --kv-heads 8 --seqlen-q 4096 --head-dim 128 --dtype f16
+  # The sm_80 mma.sync row forced on the same shapes: on the H200 the wgmma
+  # rows (sm_90) are selected, so this is their baseline in the same run.
+  B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16 --variant attention_mma_sm80_f16_d128
+  B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16 --causal --variant attention_mma_sm80_f16_d128
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f32
   # The same f32 prefill with allow_tf32 (issue 5): the tf32 tensor-core rows.
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f32 --tf32
