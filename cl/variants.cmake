@@ -134,6 +134,10 @@ clattn_variant(paged_attention_sg16_d256 OP PAGED_ATTENTION
 # paged_attention keeps 4 warps, since a decode tile has G rows only and two
 # work-groups per SM keep more loads in flight. The sm_80 prefill rows keep
 # two K buffers (K(t+1) loads during all of tile t: 180 -> 197 TFLOP/s).
+# The sm_90 rows (prefill only, compute capability 9.0 only: wgmma is
+# sm_90a, so PTX_SM90A) are the sm_80 prefill rows with QK^T and PV on
+# warpgroup wgmma.mma_async m64n64k16 (WGMMA=1; docs/kernels.md, "The
+# wgmma rows"): 197 -> 240 TFLOP/s on the H200.
 foreach(op attention paged_attention)
   string(TOUPPER ${op} OPU)
   if(op STREQUAL attention)
@@ -147,10 +151,22 @@ foreach(op attention paged_attention)
   endif()
   math(EXPR bm "16 * ${warps}")
   math(EXPR wg "32 * ${warps}")
-  foreach(row "80;F16;30" "80;BF16;30" "75;F16;28" "70;F16;26")
+  foreach(row "90;F16;32" "90;BF16;32" "80;F16;30" "80;BF16;30" "75;F16;28"
+          "70;F16;26")
     list(GET row 0 sm)
     list(GET row 1 dt)
     list(GET row 2 prio)
+    set(mma ${sm})
+    set(wgopt)
+    set(wgdef)
+    if(sm EQUAL 90)
+      if(paged EQUAL 1)
+        continue()
+      endif()
+      set(mma 80)
+      set(wgopt PTX_SM90A)
+      set(wgdef WGMMA=1)
+    endif()
     string(TOLOWER ${dt} dtl)
     if(dt STREQUAL BF16)
       set(bf 1)
@@ -159,7 +175,7 @@ foreach(op attention paged_attention)
     endif()
     # Two K buffers where cp.async can use them (sm_80 prefill); the flag
     # words then live in the V tile (attention_mma.clh).
-    if(sm EQUAL 80 AND paged EQUAL 0)
+    if(mma EQUAL 80 AND paged EQUAL 0)
       set(kbuf 2)
       set(flags 0)
     else()
@@ -175,39 +191,14 @@ foreach(op attention paged_attention)
         set(p ${prio})
       endif()
       clattn_variant(${op}_mma_sm${sm}_${dtl}_d${d} OP ${OPU}
-        SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY
+        SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY ${wgopt}
         REQUIRES NV_PTX MIN_NV_CC ${sm} HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
         CACHE_DTYPES ${dt}
         LOCAL_MEM ${lbytes}
-        TILE BLOCK_M=${bm} BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=${wg} MMA=${sm}
-        DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf} KBUF=${kbuf})
+        TILE BLOCK_M=${bm} BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=${wg} MMA=${mma}
+        DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf} KBUF=${kbuf}
+                ${wgdef})
     endforeach()
-  endforeach()
-endforeach()
-# wgmma rows (sm_90 only: wgmma is sm_90a, so PTX_SM90A): the sm_80 prefill
-# rows with QK^T and PV on warpgroup wgmma.mma_async m64n64k16, B read by
-# the tensor cores straight from the staged tile (attention_mma.clh, WGMMA;
-# docs/kernels.md, "The wgmma rows"). Same tile, buffers and local memory.
-foreach(dt F16 BF16)
-  string(TOLOWER ${dt} dtl)
-  if(dt STREQUAL BF16)
-    set(bf 1)
-  else()
-    set(bf 0)
-  endif()
-  foreach(d 64 128)
-    if(d EQUAL 64)
-      set(p 33)
-    else()
-      set(p 32)
-    endif()
-    math(EXPR lbytes "2 * 3 * 64 * ${d}")
-    clattn_variant(attention_mma_sm90_${dtl}_d${d} OP ATTENTION
-      SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY PTX_SM90A
-      REQUIRES NV_PTX MIN_NV_CC 90 HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
-      LOCAL_MEM ${lbytes}
-      TILE BLOCK_M=128 BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=256 MMA=80
-      DEFINES PAGED=0 LOCAL_BYTES=${lbytes} MMA_BF16=${bf} KBUF=2 WGMMA=1)
   endforeach()
 endforeach()
 # Decode rows (DECODE=1, sm_80+): for calls with at most 16 rows per sequence

@@ -81,24 +81,39 @@ static clattn_status build_log_fail(clattn_context ctx, cl_program prog,
                       v->name, clattn__format_name(f), err, log);
 }
 
+// A program from a device binary, built: NULL with *err set where the
+// binary was refused; the program with *err = the build's error otherwise
+// (the caller reads the log and releases it on failure).
+static cl_program from_binary(clattn_context ctx, const unsigned char *bin,
+                              size_t size, cl_int *err) {
+  cl_int bst = CL_SUCCESS;
+  cl_program p = clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->device, &size,
+                                           &bin, &bst, err);
+  if (*err != CL_SUCCESS || bst != CL_SUCCESS || !p) {
+    if (p)
+      clReleaseProgram(p);
+    if (*err == CL_SUCCESS)
+      *err = bst != CL_SUCCESS ? bst : CL_INVALID_BINARY;
+    return NULL;
+  }
+  *err = clBuildProgram(p, 1, &ctx->device, "", NULL, NULL);
+  return p;
+}
+
 static clattn_status try_binary(clattn_context ctx, const char *key,
                                 cl_program *out) {
   unsigned char *bin = NULL;
   size_t size = 0;
   if (clattn__disk_cache_load(ctx, key, &bin, &size))
     return CLATTN_ERROR_UNSUPPORTED;
-  cl_int err = CL_SUCCESS, bst = CL_SUCCESS;
-  const unsigned char *bins[1] = {bin};
-  cl_program p = clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->device, &size,
-                                           bins, &bst, &err);
+  cl_int err = CL_SUCCESS;
+  cl_program p = from_binary(ctx, bin, size, &err);
   free(bin);
-  if (err != CL_SUCCESS || bst != CL_SUCCESS || !p) {
-    if (p)
-      clReleaseProgram(p);
+  if (!p) {
     clattn__log(ctx, "program cache: unusable entry, rebuilding");
     return CLATTN_ERROR_UNSUPPORTED;
   }
-  if (clBuildProgram(p, 1, &ctx->device, "", NULL, NULL) != CL_SUCCESS) {
+  if (err != CL_SUCCESS) {
     clReleaseProgram(p);
     clattn__log(ctx, "program cache: entry failed to build, rebuilding");
     return CLATTN_ERROR_UNSUPPORTED;
@@ -182,19 +197,11 @@ static clattn_status rebuild_sm90a(clattn_context ctx, const clattn_variant *v,
                         v->name);
   }
   free(ptx);
-  const unsigned char *bins[1] = {(const unsigned char *)patched};
-  cl_int bst = CL_SUCCESS;
-  cl_program q = clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->device, &plen,
-                                           bins, &bst, &err);
+  cl_program q = from_binary(ctx, (const unsigned char *)patched, plen, &err);
   free(patched);
-  if (err != CL_SUCCESS || bst != CL_SUCCESS || !q) {
-    if (q)
-      clReleaseProgram(q);
-    return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED,
-                        err != CL_SUCCESS ? err : bst,
+  if (!q)
+    return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED, err,
                         "building %s: the sm_90a PTX was refused", v->name);
-  }
-  err = clBuildProgram(q, 1, &ctx->device, "", NULL, NULL);
   if (err != CL_SUCCESS) {
     clattn_status st = build_log_fail(ctx, q, v, CLATTN_FORMAT_SOURCE, err);
     clReleaseProgram(q);
