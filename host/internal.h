@@ -156,14 +156,15 @@ typedef struct clattn_candidate {
 int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *caps,
                              const clattn_select_args *a, char *reason,
                              size_t reason_size);
+// The PTX rewrite of ptx_sm90a rows (program.c): drops every `//@sm90a@ `
+// marker and turns `.target sm_90` into sm_90a (a target already sm_90a
+// stays). 0 and a malloc'd *out, or -1 when the text has no marker or
+// neither target.
+int clattn__ptx_sm90a(const char *ptx, size_t len, char **out, size_t *out_len);
+
 // Pure selection: fills up to max candidates (all rows of the op, in
 // registry order, with eligibility and reason) and returns the chosen row,
 // or NULL. forced (may be NULL) names a row that must be used if eligible.
-// The PTX rewrite of ptx_sm90a rows (program.c): drops every `//@sm90a@ `
-// marker and turns `.target sm_90` into sm_90a. 0 and a malloc'd *out, or -1
-// when the text has no marker or no such target.
-int clattn__ptx_sm90a(const char *ptx, size_t len, char **out, size_t *out_len);
-
 const clattn_variant *clattn__select(const clattn_caps *caps,
                                      const clattn_select_args *a,
                                      const char *forced,

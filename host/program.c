@@ -155,11 +155,13 @@ int clattn__ptx_sm90a(const char *ptx, size_t len, char **out,
       marks++;
     } else if (!target && i + tg < len &&
                memcmp(ptx + i, SM90_TARGET, tg) == 0 &&
-               (ptx[i + tg] == ',' || ptx[i + tg] == ' ' ||
-                ptx[i + tg] == '\n' || ptx[i + tg] == '\r')) {
+               (ptx[i + tg] == 'a' || ptx[i + tg] == ',' ||
+                ptx[i + tg] == ' ' || ptx[i + tg] == '\n' ||
+                ptx[i + tg] == '\r')) {
+      // sm_90 becomes sm_90a; a driver that already emits sm_90a keeps it.
       memcpy(r + o, SM90_TARGET "a", tg + 1);
       o += tg + 1;
-      i += tg;
+      i += tg + (ptx[i + tg] == 'a');
       target = 1;
     } else {
       r[o++] = ptx[i++];

@@ -280,9 +280,10 @@ START_TEST(nvidia_tensor_core_rows) {
 }
 END_TEST
 
-// The PTX rewrite of the wgmma rows: markers dropped, sm_90 -> sm_90a once,
-// everything else byte for byte; text without a marker or without that
-// target (an sm_100 driver, a binary that is no PTX) is refused.
+// The PTX rewrite of the wgmma rows: markers dropped, sm_90 -> sm_90a once
+// (sm_90a kept), everything else byte for byte; text without a marker or
+// without either target (an sm_100 driver, a binary that is no PTX) is
+// refused, so the commented-out wgmma is never run as it is.
 START_TEST(ptx_sm90a_rewrite) {
   static const char in[] =
       ".version 9.0\n.target sm_90, texmode_independent\n"
@@ -298,10 +299,16 @@ START_TEST(ptx_sm90a_rewrite) {
   ck_assert_uint_eq(n, strlen(want));
   ck_assert_str_eq(out, want);
   free(out);
+  static const char in_a[] =
+      ".target sm_90a\n//@sm90a@ wgmma.fence.sync.aligned;\n";
+  static const char want_a[] = ".target sm_90a\nwgmma.fence.sync.aligned;\n";
+  ck_assert_int_eq(clattn__ptx_sm90a(in_a, strlen(in_a), &out, &n), 0);
+  ck_assert_str_eq(out, want_a);
+  free(out);
   static const char *bad[] = {
       ".target sm_90\nret;\n",                                 // no marker
       ".target sm_100\n//@sm90a@ wgmma.fence.sync.aligned;\n", // not sm_90
-      ".target sm_90a\n//@sm90a@ wgmma.fence.sync.aligned;\n", // not sm_90
+      ".target sm_900\n//@sm90a@ wgmma.fence.sync.aligned;\n", // not sm_90
       "//@sm90a@ x;\n.target sm_90", // target at the end
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
