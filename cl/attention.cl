@@ -20,7 +20,8 @@
 //   LANES == 1; global (nblk * local0, kv_heads * local1, nsplit) where
 //   nblk = floor(total_q * G / BLOCK_M) + batch and G = heads / kv_heads.
 // Launch, attention_merge (nsplit > 1 only): local (MERGE_WG, 1, 1), global
-//   (MERGE_WG * ceil(heads * ceil(head_dim / 4) / MERGE_WG), total_q, 1).
+//   (MERGE_WG * ceil(MERGE_P * heads * ceil(head_dim / 4) / MERGE_WG),
+//   total_q, 1).
 #include "attention_load.clh"
 
 #if !defined(PAGED) || !defined(BLOCK_M) || !defined(BLOCK_N) ||               \
@@ -36,6 +37,7 @@
 #define CPU 0
 #endif
 #define MERGE_WG 64
+#define MERGE_P 8 // work-items per (head, chunk) pair of attention_merge
 
 #if MMA == 0
 #if CPU
@@ -805,10 +807,14 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
 }
 #endif // MMA
 
-// Combines the nsplit partials of token get_group_id(1), MERGE_WG (head,
-// 4-column chunk) pairs per work-group along dimension 0, adds
-// the sink once and writes out and lse. Rows that the main kernel skipped
-// (bad cu_seqlens) are left alone here too.
+// Combines the nsplit partials of token get_group_id(1) and writes out and
+// lse. MERGE_P work-items share each (head, 4-column chunk) pair, MERGE_WG /
+// MERGE_P pairs per work-group along dimension 0: work-item p of a pair
+// folds splits p, p + MERGE_P, ... (four loads in flight at a time), and
+// the first of the pair adds the others and the sink. One work-item per pair
+// walking all splits was a chain of loads: 6-13 us for one token and 66
+// splits on the H200 (docs/performance.md). Rows that the main kernel
+// skipped (bad cu_seqlens) are left alone here too.
 __kernel __attribute__((reqd_work_group_size(MERGE_WG, 1, 1))) void
 attention_merge(const __global float *ws, int nsplit, const __global int *cu_q,
                 ulong cu_q_off, const __global int *kinfo, ulong kinfo_off,
@@ -817,7 +823,9 @@ attention_merge(const __global float *ws, int nsplit, const __global int *cu_q,
                 const __global float *sinks, ulong sinks_off, int batch,
                 int heads, int head_dim, long total_q, long total_k) {
   __local int flag_s;
-  int e, z;
+  __local float m_s[MERGE_WG], l_s[MERGE_WG];
+  __local float4 acc_s[MERGE_WG];
+  int z, u;
   const int tid = (int)get_local_id(0);
   const long tq = get_group_id(1);
   cu_q += cu_q_off;
@@ -841,49 +849,61 @@ attention_merge(const __global float *ws, int nsplit, const __global int *cu_q,
   const int dch = (head_dim + 3) >> 2;
   const long rstride = (long)heads * (head_dim + 2);
   const long zstride = total_q * rstride;
-  for (e = (int)get_global_id(0); e < heads * dch;
-       e += (int)get_global_size(0)) {
-    const int h = e / dch, c = e - h * dch;
-    const __global float *w0 = ws + tq * rstride + (long)h * (head_dim + 2);
+  const int pair = (int)(get_global_id(0) / MERGE_P);
+  const int p = tid % MERGE_P;
+  const int ok = pair < heads * dch;
+  const int h = ok ? pair / dch : 0, c = pair - h * dch;
+  const __global float *w0 = ws + tq * rstride + (long)h * (head_dim + 2);
+
+  // This work-item's splits, online: (m, l, acc) as in the main kernel.
+  float m = -INFINITY, l = 0.0f;
+  float4 acc = (float4)(0.0f);
+  for (z = ok ? p : nsplit; z < nsplit; z += 4 * MERGE_P) {
+    float2 ml[4];
+    float4 x[4];
+    for (u = 0; u < 4; u++) {
+      const int zu = z + u * MERGE_P;
+      const __global float *w = w0 + zu * zstride;
+      ml[u] = zu < nsplit ? vload2(0, w) : (float2)(-INFINITY, 0.0f);
+      x[u] = zu < nsplit ? ldf4_tail(w + 2 + 4 * c, head_dim - 4 * c)
+                         : (float4)(0.0f);
+    }
+    const float mn =
+        fmax(fmax(m, fmax(ml[0].x, ml[1].x)), fmax(ml[2].x, ml[3].x));
+    const float ms = mn == -INFINITY ? 0.0f : mn;
+    const float a = exp(m - ms);
+    l *= a;
+    acc *= a;
+    for (u = 0; u < 4; u++) {
+      const float b = exp(ml[u].x - ms);
+      l += ml[u].y * b;
+      acc += b * x[u];
+    }
+    m = mn;
+  }
+  m_s[tid] = m;
+  l_s[tid] = l;
+  acc_s[tid] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+
+  if (ok & (p == 0)) {
     const float sk = sinks ? sinks[sinks_off + h] : -INFINITY;
-    float m = sk;
-    // Four partials per step, so that their loads are in flight together:
-    // with one token (long-context decode) this kernel is otherwise a chain
-    // of 2 * nsplit dependent loads.
-    for (z = 0; z + 4 <= nsplit; z += 4)
-      m = fmax(fmax(m, fmax(w0[z * zstride], w0[(z + 1) * zstride])),
-               fmax(w0[(z + 2) * zstride], w0[(z + 3) * zstride]));
-    for (; z < nsplit; z++)
-      m = fmax(m, w0[z * zstride]);
-    const float ms = m == -INFINITY ? 0.0f : m;
-    float l = exp(sk - ms); // 0 without a sink
-    float4 acc = (float4)(0.0f);
-    for (z = 0; z + 4 <= nsplit; z += 4) {
-      const __global float *w = w0 + z * zstride;
-      float2 ml[4];
-      float4 x[4];
-      int u;
-      for (u = 0; u < 4; u++) {
-        ml[u] = vload2(0, w + u * zstride);
-        x[u] = ldf4_tail(w + u * zstride + 2 + 4 * c, head_dim - 4 * c);
-      }
-      for (u = 0; u < 4; u++) {
-        const float a = exp(ml[u].x - ms);
-        l += ml[u].y * a;
-        acc += a * x[u];
-      }
+    float mt = sk;
+    for (u = 0; u < MERGE_P; u++)
+      mt = fmax(mt, m_s[tid + u]);
+    const float ms = mt == -INFINITY ? 0.0f : mt;
+    float lt = exp(sk - ms); // 0 without a sink
+    float4 at = (float4)(0.0f);
+    for (u = 0; u < MERGE_P; u++) {
+      const float b = exp(m_s[tid + u] - ms);
+      lt += l_s[tid + u] * b;
+      at += b * acc_s[tid + u];
     }
-    for (; z < nsplit; z++) {
-      const __global float *w = w0 + z * zstride;
-      const float a = exp(w[0] - ms);
-      l += w[1] * a;
-      acc += a * ldf4_tail(w + 2 + 4 * c, head_dim - 4 * c);
-    }
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    const float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
     st4_tail(out, o_dt, (long)o_off + tq * o_s0 + h * o_s1 + 4 * c,
-             head_dim - 4 * c, acc * inv);
+             head_dim - 4 * c, at * inv);
     if (lse && c == 0)
-      lse[lse_off + h * lse_s0 + tq] = l > 0.0f ? m + log(l) : -INFINITY;
+      lse[lse_off + h * lse_s0 + tq] = lt > 0.0f ? mt + log(lt) : -INFINITY;
   }
   barrier(CLK_LOCAL_MEM_FENCE); // see the code shape rules above
 }

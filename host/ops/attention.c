@@ -12,6 +12,7 @@
 #define MAX_SPLITS 256 // params->num_splits limit
 #define AUTO_SPLITS 64 // cap of the automatic split rule
 #define MERGE_WG 64    // attention_merge's work-group (attention.cl)
+#define MERGE_P 8      // its work-items per (head, chunk) pair
 
 // What the two ops share once validated; the K/V source differs.
 typedef struct att_call {
@@ -456,9 +457,10 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
                                    wait, &main_done);
       if (err == CL_SUCCESS) {
         const size_t mlocal[2] = {MERGE_WG, 1};
-        // One work-item per (head, 4-column chunk) of a token.
-        const size_t pairs = (size_t)heads * (((size_t)head_dim + 3) / 4);
-        const size_t mglobal[2] = {(pairs + MERGE_WG - 1) / MERGE_WG * MERGE_WG,
+        // MERGE_P work-items per (head, 4-column chunk) of a token.
+        const size_t items =
+            MERGE_P * (size_t)heads * (((size_t)head_dim + 3) / 4);
+        const size_t mglobal[2] = {(items + MERGE_WG - 1) / MERGE_WG * MERGE_WG,
                                    (size_t)total_q};
         err = clEnqueueNDRangeKernel(queue, km, 2, NULL, mglobal, mlocal, 1,
                                      &main_done, event);

@@ -213,7 +213,7 @@ static const pg_case large_tf32_cases[] = {
 };
 // clang-format on
 
-static const int split_values[] = {1, 4, 0};
+static const int split_values[] = {1, 4, 37, 0};
 
 // ---- the paged problem
 // ---------------------------------------------------------------
