@@ -113,6 +113,7 @@ static clattn_status apply_env(clattn_context c) {
 }
 
 static void destroy(clattn_context c) {
+  clattn__scratch_free_all(c);
   clattn_program_entry *e = c->programs;
   while (e) {
     clattn_program_entry *next = e->next;

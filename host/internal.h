@@ -195,6 +195,16 @@ typedef struct clattn_program_entry {
   struct clattn_program_entry *next;
 } clattn_program_entry;
 
+// A split-KV scratch buffer kept for one in-order queue (host/scratch.c).
+#define CLATTN_SCRATCH_SLOTS 4
+typedef struct clattn_scratch {
+  cl_command_queue queue; // retained; NULL: a free slot
+  cl_mem buffer;          // retained
+  size_t size;
+  int busy;               // a call is between its two enqueues
+  unsigned long last_use; // of scratch_clock, for eviction
+} clattn_scratch;
+
 struct clattn_context_st {
   uint32_t magic;
   cl_context cl_ctx;
@@ -204,6 +214,8 @@ struct clattn_context_st {
   char cache_dir[1024]; // "" when disabled
   mtx_t lock;           // guards everything below
   clattn_program_entry *programs;
+  clattn_scratch scratch[CLATTN_SCRATCH_SLOTS];
+  unsigned long scratch_clock;
   char forced_variant[CLATTN_OP_COUNT_][64];
   char forced_format[16];
   char last_error[4096];
@@ -280,6 +292,16 @@ int clattn__disk_cache_load(clattn_context ctx, const char *key,
                             unsigned char **binary, size_t *size);
 int clattn__disk_cache_store(clattn_context ctx, const char *key,
                              const unsigned char *binary, size_t size);
+
+// The split-KV scratch of a call: a retained buffer of at least bytes. On
+// an in-order queue it is the context's buffer for that queue (slot >= 0;
+// call clattn__scratch_done(ctx, slot) once both kernels are enqueued),
+// else one of its own (slot -1). NULL with *err set when allocation failed.
+cl_mem clattn__scratch_acquire(clattn_context ctx, cl_command_queue queue,
+                               size_t bytes, int *slot, cl_int *err);
+void clattn__scratch_done(clattn_context ctx, int slot);
+// Releases every kept buffer and queue (context destruction).
+void clattn__scratch_free_all(clattn_context ctx);
 
 // ---- test-only fault injection (docs/failure.md) ----------------------------
 // Compiled in only with CLATTN_FAULT_INJECTION, which only the test library

@@ -254,6 +254,7 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
   clattn_format f;
   cl_kernel k = NULL, km = NULL;
   cl_mem ws = NULL;
+  int ws_slot = -1;
   if ((st = clattn__get_kernel(ctx, &a, "attention", &v, &f, &k)))
     return st;
 
@@ -275,10 +276,11 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
   const cl_long nblk = p->total_q * G / t->BLOCK_M + p->batch;
   int nsplit = choose_splits(ctx, c, v, nblk);
   if (nsplit > 1) {
-    // The partials get a buffer of their own per call rather than the
-    // context workspace: ops on one context may run at once on several
-    // queues, and a shared scratch buffer would mix their partials. OpenCL
-    // keeps the buffer alive until the kernels that use it complete.
+    // The partials go to the context's buffer for this queue when the queue
+    // is in-order (its calls run one after another), else to one of the
+    // call's own: ops on one context may run at once on several queues. A
+    // fresh buffer per call cost ~28 us of device time per decode step on
+    // the H200 (docs/performance.md).
     const double bytes = (double)nsplit * (double)p->total_q *
                          (double)p->num_heads * (p->head_dim + 2) * 4.0;
     const int forced = p->num_splits > 0;
@@ -286,14 +288,8 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
         bytes > (double)ctx->caps.max_alloc) {
       nsplit = 1; // automatic splitting is an optimisation only
     } else {
-      ws = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, (size_t)bytes, NULL,
-                          &err);
-      if (CLATTN_FAULT(CLATTN_FAULT_SCRATCH_OOM) && ws) {
-        clReleaseMemObject(ws);
-        err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
-      }
-      if (err != CL_SUCCESS) {
-        ws = NULL;
+      ws = clattn__scratch_acquire(ctx, queue, (size_t)bytes, &ws_slot, &err);
+      if (!ws) {
         if (forced) {
           clReleaseKernel(k);
           return clattn__fail(ctx, CLATTN_ERROR_OUT_OF_MEMORY, err,
@@ -318,6 +314,7 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
     if (err != CL_SUCCESS) {
       clReleaseKernel(k);
       clReleaseMemObject(ws);
+      clattn__scratch_done(ctx, ws_slot);
       return clattn__fail(ctx, CLATTN_ERROR_OPENCL, err,
                           "%s: clCreateKernel(attention_merge) in %s failed",
                           fn, v->name);
@@ -477,6 +474,7 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
     clReleaseKernel(km);
   if (ws)
     clReleaseMemObject(ws);
+  clattn__scratch_done(ctx, ws_slot);
   return st;
 }
 

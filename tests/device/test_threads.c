@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Concurrency: several threads enqueue every op at once (kv_write exactly,
 // attention and paged_attention against the reference), on one shared clattn
-// context (each with its own queue) and on contexts of their own.
+// context (each with its own queue) and on contexts of their own; split-KV
+// calls of several threads in flight together on one queue.
 #include "ref_attention.h"
 #include "testutil.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <threads.h>
 
@@ -275,6 +277,144 @@ START_TEST(release_while_queued) {
 }
 END_TEST
 
+// Split calls in flight together on one queue (the context keeps one
+// split-KV scratch buffer per in-order queue, host/scratch.c): N_THREADS
+// threads each enqueue SQ_CALLS attention calls with growing and shrinking
+// split counts on one shared queue, without waiting in between, then check
+// every output. On an out-of-order queue each call gets its own buffer.
+enum { SB = 2, SH = 4, SKH = 2, SD = 32, SK = 100, SQ_CALLS = 4 };
+typedef struct split_call {
+  tu_buf bq, bk, bv, bo, bcq, bck;
+  double ref[SB * SH * SD];
+} split_call;
+
+typedef struct split_job {
+  tu_env *e;
+  cl_command_queue queue;
+  int id, failures;
+  char msg[256];
+} split_job;
+
+static int split_worker(void *arg) {
+  split_job *j = arg;
+  tu_env *e = j->e;
+  static const int splits[SQ_CALLS] = {2, 37, 9, 64};
+  static const int cu_q[SB + 1] = {0, 1, 2}, cu_k[SB + 1] = {0, 40, SK};
+  split_call *c = calloc(SQ_CALLS, sizeof *c);
+  double *kd = malloc(sizeof(double) * SK * SKH * SD);
+  double *vd = malloc(sizeof(double) * SK * SKH * SD);
+  double qd[SB * SH * SD];
+  tu_rng r;
+  tu_rng_init(&r, tu_seed() + 1000u + (uint64_t)j->id);
+  for (int n = 0; n < SQ_CALLS && !j->failures; n++) {
+    split_call *x = &c[n];
+    int fail = tu_buf_alloc(e, &x->bq, SB * SH * SD, 4) |
+               tu_buf_alloc(e, &x->bk, SK * SKH * SD, 4) |
+               tu_buf_alloc(e, &x->bv, SK * SKH * SD, 4) |
+               tu_buf_alloc(e, &x->bo, SB * SH * SD, 4) |
+               tu_buf_alloc(e, &x->bcq, SB + 1, 4) |
+               tu_buf_alloc(e, &x->bck, SB + 1, 4);
+    for (int i = 0; i < SB * SH * SD; i++)
+      tu_store(x->bq.host, CLATTN_F32, i, qd[i] = (float)tu_uniform(&r, -1, 1));
+    for (int i = 0; i < SK * SKH * SD; i++) {
+      tu_store(x->bk.host, CLATTN_F32, i, kd[i] = (float)tu_uniform(&r, -1, 1));
+      tu_store(x->bv.host, CLATTN_F32, i, vd[i] = (float)tu_uniform(&r, -1, 1));
+    }
+    memcpy(x->bcq.host, cu_q, sizeof cu_q);
+    memcpy(x->bck.host, cu_k, sizeof cu_k);
+    ref_attn_problem rp = {
+        SB, SH, SKH, SD, cu_q, cu_k, qd, kd, vd, 1.0 / sqrt(SD),
+        0,  -1, -1,  0,  NULL, NULL};
+    ref_attention(&rp, x->ref, NULL);
+    tu_buf *in[] = {&x->bq, &x->bk, &x->bv, &x->bcq, &x->bck};
+    for (int i = 0; i < 5; i++)
+      fail |= tu_buf_upload(e, in[i]);
+    fail |= tu_buf_poison(e, &x->bo);
+    clattn_attention_params p = CLATTN_ATTENTION_PARAMS_INIT;
+    p.batch = SB, p.num_heads = SH, p.num_kv_heads = SKH, p.head_dim = SD;
+    p.total_q = SB, p.total_k = SK, p.max_seqlen_q = 1, p.max_seqlen_k = 60;
+    p.num_splits = splits[(n + j->id) % SQ_CALLS];
+    clattn_tensor tq = tu_tensor(&x->bq, CLATTN_F32, SH * SD, SD),
+                  tk = tu_tensor(&x->bk, CLATTN_F32, SKH * SD, SD),
+                  tv = tu_tensor(&x->bv, CLATTN_F32, SKH * SD, SD),
+                  to = tu_tensor(&x->bo, CLATTN_F32, SH * SD, SD);
+    clattn_status st =
+        fail ? CLATTN_ERROR_OPENCL
+             : clattn_attention(e->cctx, j->queue, &p, &tq, &tk, &tv,
+                                tu_buffer(&x->bcq), tu_buffer(&x->bck), &to,
+                                NULL, 0, NULL, NULL);
+    if (st != CLATTN_SUCCESS) {
+      snprintf(j->msg, sizeof j->msg, "thread %d call %d: %s: %s", j->id, n,
+               clattn_status_string(st), clattn_context_last_error(e->cctx));
+      j->failures++;
+    }
+  }
+  clFinish(j->queue);
+  const tu_tol tol = tu_out_tol(CLATTN_F32, SK);
+  for (int n = 0; n < SQ_CALLS; n++) {
+    split_call *x = &c[n];
+    if (!j->failures && tu_buf_download(e, &x->bo)) {
+      snprintf(j->msg, sizeof j->msg, "thread %d call %d: out guard written",
+               j->id, n);
+      j->failures++;
+    }
+    for (int i = 0; i < SB * SH * SD && !j->failures; i++) {
+      const double got = tu_load(x->bo.host, CLATTN_F32, i);
+      if (!(fabs(got - x->ref[i]) <= tol.atol + tol.rtol * fabs(x->ref[i]))) {
+        snprintf(j->msg, sizeof j->msg,
+                 "thread %d call %d (splits %d) elem %d: %g want %g (seed "
+                 "%llu)",
+                 j->id, n, splits[(n + j->id) % SQ_CALLS], i, got, x->ref[i],
+                 (unsigned long long)tu_seed());
+        j->failures++;
+      }
+    }
+    tu_buf *all[] = {&x->bq, &x->bk, &x->bv, &x->bo, &x->bcq, &x->bck};
+    for (int i = 0; i < 6; i++)
+      if (all[i]->mem)
+        tu_buf_free(all[i]);
+  }
+  free(c);
+  free(kd);
+  free(vd);
+  return 0;
+}
+
+static void run_shared_queue(cl_command_queue_properties props) {
+  tu_env *e = tu_env_get();
+  cl_int err;
+  cl_command_queue q = clCreateCommandQueue(e->ctx, e->device, props, &err);
+  if (err != CL_SUCCESS && props) {
+    printf("SKIP shared out-of-order queue: the device refuses one (%d)\n",
+           err);
+    return;
+  }
+  ck_assert_int_eq(err, CL_SUCCESS);
+  thrd_t th[N_THREADS];
+  split_job jobs[N_THREADS];
+  for (int i = 0; i < N_THREADS; i++) {
+    memset(&jobs[i], 0, sizeof jobs[i]);
+    jobs[i].e = e, jobs[i].queue = q, jobs[i].id = i;
+  }
+  for (int i = 0; i < N_THREADS; i++)
+    ck_assert_int_eq(thrd_create(&th[i], split_worker, &jobs[i]), thrd_success);
+  for (int i = 0; i < N_THREADS; i++)
+    thrd_join(th[i], NULL);
+  clReleaseCommandQueue(q);
+  for (int i = 0; i < N_THREADS; i++)
+    ck_assert_msg(jobs[i].failures == 0, "%s", jobs[i].msg);
+}
+
+START_TEST(splits_on_one_queue) {
+  run_shared_queue(0);
+}
+END_TEST
+
+START_TEST(splits_on_one_out_of_order_queue) {
+  run_shared_queue(CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("threads");
   TCase *tc = tcase_create("all_ops");
@@ -282,6 +422,8 @@ int main(void) {
   tcase_add_test(tc, shared_context);
   tcase_add_test(tc, separate_contexts);
   tcase_add_test(tc, release_while_queued);
+  tcase_add_test(tc, splits_on_one_queue);
+  tcase_add_test(tc, splits_on_one_out_of_order_queue);
   suite_add_tcase(s, tc);
   return tu_run_suite(s);
 }
