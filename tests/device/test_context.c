@@ -3,7 +3,7 @@
 // an error, not a crash), forcing, queries, the program format actually used
 // (CLATTN_EXPECT_SPIRV=1 asserts SPIR-V), and the on-disk program cache
 // (corrupt, truncated, foreign, another device's, unwritable; two processes
-// filling one directory at once).
+// filling one directory at once), and the split-KV scratch kept per queue.
 #include "testutil.h"
 
 #include <dirent.h>
@@ -64,6 +64,68 @@ static clattn_status small_write(tu_env *e, clattn_context c) {
   tu_buf_free(&s);
   return st;
 }
+
+// The split-KV scratch kept per in-order queue (host/scratch.c): reused on
+// the same queue, grown when too small, a call's own buffer while the slot
+// is busy or on an out-of-order queue, the least recently used of 4 queues
+// evicted for a fifth.
+START_TEST(scratch_per_queue) {
+  tu_env *e = tu_env_get();
+  clattn_context c = NULL;
+  ck_assert_int_eq(clattn_context_create(e->ctx, e->device, NULL, &c), 0);
+  cl_command_queue q[6];
+  cl_int err;
+  for (int i = 0; i < 6; i++) {
+    q[i] = clCreateCommandQueue(e->ctx, e->device, 0, &err);
+    ck_assert_int_eq(err, CL_SUCCESS);
+  }
+  int s0, s1;
+  cl_mem a = clattn__scratch_acquire(c, q[0], 1000, &s0, &err);
+  ck_assert_ptr_nonnull(a);
+  ck_assert_int_ge(s0, 0);
+  cl_mem b = clattn__scratch_acquire(c, q[0], 1000, &s1, &err);
+  ck_assert_ptr_nonnull(b);
+  ck_assert_int_eq(s1, -1); // busy: a buffer of its own
+  ck_assert_ptr_ne(a, b);
+  clReleaseMemObject(b);
+  clReleaseMemObject(a);
+  clattn__scratch_done(c, s0);
+  b = clattn__scratch_acquire(c, q[0], 500, &s1, &err);
+  ck_assert_ptr_eq(a, b); // reused
+  ck_assert_int_eq(s1, s0);
+  clReleaseMemObject(b);
+  clattn__scratch_done(c, s1);
+  b = clattn__scratch_acquire(c, q[0], 5000, &s1, &err);
+  size_t sz = 0;
+  clGetMemObjectInfo(b, CL_MEM_SIZE, sizeof sz, &sz, NULL);
+  ck_assert_uint_ge(sz, 5000); // grown
+  clReleaseMemObject(b);
+  clattn__scratch_done(c, s1);
+  for (int i = 1; i < 5; i++) { // q[0] is the oldest: evicted by q[4]
+    b = clattn__scratch_acquire(c, q[i], 100, &s1, &err);
+    ck_assert_int_ge(s1, 0);
+    clReleaseMemObject(b);
+    clattn__scratch_done(c, s1);
+  }
+  int kept0 = 0;
+  for (int i = 0; i < CLATTN_SCRATCH_SLOTS; i++)
+    kept0 |= c->scratch[i].queue == q[0];
+  ck_assert_int_eq(kept0, 0);
+  clReleaseCommandQueue(q[5]);
+  q[5] = clCreateCommandQueue(e->ctx, e->device,
+                              CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
+  if (err == CL_SUCCESS) {
+    b = clattn__scratch_acquire(c, q[5], 100, &s1, &err);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(s1, -1);
+    clReleaseMemObject(b);
+  }
+  for (int i = 0; i < 6; i++)
+    if (q[i])
+      clReleaseCommandQueue(q[i]);
+  clattn_context_release(c);
+}
+END_TEST
 
 START_TEST(create_and_release) {
   tu_env *e = tu_env_get();
@@ -405,6 +467,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, spirv_path_taken);
   tcase_add_test(tc, disk_cache);
   tcase_add_test(tc, two_processes_fill_one_dir);
+  tcase_add_test(tc, scratch_per_queue);
   suite_add_tcase(s, tc);
   return tu_run_suite(s);
 }
