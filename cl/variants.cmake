@@ -190,12 +190,21 @@ foreach(op attention paged_attention)
       else()
         set(p ${prio})
       endif()
+      # The sm_90 prefill rows at d64 take one warpgroup (64 rows): 188
+      # against 178 TFLOP/s with two on the H200, where d128 drops from
+      # 240 to 188 with one (docs/performance.md, seventh session).
+      set(rbm ${bm})
+      set(rwg ${wg})
+      if(sm EQUAL 90 AND d EQUAL 64)
+        set(rbm 64)
+        set(rwg 128)
+      endif()
       clattn_variant(${op}_mma_sm${sm}_${dtl}_d${d} OP ${OPU}
         SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY ${wgopt}
         REQUIRES NV_PTX MIN_NV_CC ${sm} HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
         CACHE_DTYPES ${dt}
         LOCAL_MEM ${lbytes}
-        TILE BLOCK_M=${bm} BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=${wg} MMA=${mma}
+        TILE BLOCK_M=${rbm} BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=${rwg} MMA=${mma}
         DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf} KBUF=${kbuf}
                 ${wgdef})
     endforeach()
