@@ -3,6 +3,7 @@
 # The CPU run of issue 5: clattn-bench (PoCL) and the numpy + OpenBLAS
 # attention (bench/cpu_peer.py) on the same shape, interleaved round by round
 # in one run, with 2 threads each; prints every round's ratio and the median.
+# Then the same for one paged decode step (8 x 4096 keys, 32/8 heads, f32).
 # Usage: bench/cpu.sh [BUILD_DIR] [ROUNDS]   (logs: $OUT or /tmp, cpu_bench.jsonl)
 # CLATTN_BENCH_PREFIX: words put before clattn-bench, e.g. to run it on the
 # Debian 13 leg (PoCL 6.0, SPIR-V) while numpy stays on the host:
@@ -23,6 +24,21 @@ ITERS=${ITERS:-20}
 H=8 N=2048 D=128
 read -r -a PREFIX <<<"${CLATTN_BENCH_PREFIX:-}"
 : >"$LOG"
+
+# The medians of the rounds of clattn op $1 and numpy peer $2 in $LOG, and
+# the ratio numpy / clattn per round (median, min, max).
+summary() {
+  "$PY" -c '
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{\"")]
+c = [r["median_ms"] for r in rows if r.get("op") == sys.argv[2]]
+p = [r["median_ms"] for r in rows if r.get("peer") == sys.argv[3]]
+ratios = [b / a for a, b in zip(c, p)]
+print("clattn median %.1f ms, numpy median %.1f ms, ratio (numpy / clattn) "
+      "median %.2fx, min %.2fx, max %.2fx" % (statistics.median(c),
+      statistics.median(p), statistics.median(ratios), min(ratios),
+      max(ratios)))' "$LOG" "$1" "$2"
+}
 
 echo "== numpy and its BLAS"
 "$PY" "$HERE/cpu_peer.py" --blas-info | tee -a "$LOG"
@@ -47,16 +63,29 @@ print("round %s: clattn %s [%s] %.1f ms (%.1f GFLOP/s), numpy %.1f ms "
       c["format"], c["median_ms"], c["tflops"] * 1e3, p["median_ms"],
       p["tflops"] * 1e3, p["median_ms"] / c["median_ms"]))' "$c" "$p" "$r"
 done
-"$PY" -c '
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{\"")]
-c = [r["median_ms"] for r in rows if r.get("op") == "attention"]
-p = [r["median_ms"] for r in rows if r.get("peer") == "numpy"]
-ratios = [b / a for a, b in zip(c, p)]
-print("shape: 1 sequence, %s heads, %s tokens, head_dim %s, f32, non-causal; "
-      "%s rounds of %s timed runs" % (sys.argv[2], sys.argv[3], sys.argv[4],
-      len(ratios), sys.argv[5]))
-print("clattn median %.1f ms, numpy median %.1f ms, ratio (numpy / clattn) "
-      "median %.2fx, min %.2fx, max %.2fx" % (statistics.median(c),
-      statistics.median(p), statistics.median(ratios), min(ratios),
-      max(ratios)))' "$LOG" $H $N $D "$ITERS"
+echo "shape: 1 sequence, $H heads, $N tokens, head_dim $D, f32, non-causal; $ROUNDS rounds of $ITERS timed runs"
+summary attention numpy
+
+# One paged decode step: clattn's NHD paged cache against numpy gathering
+# each sequence's pages (cpu_peer.py --decode), the same shape and layout.
+DB=8 DH=32 DKV=8 DN=4096
+for r in $(seq 1 "$ROUNDS"); do
+  c=$("${PREFIX[@]}" env POCL_MAX_PTHREAD_COUNT="$THREADS" \
+    POCL_CPU_MAX_CU_COUNT="$THREADS" CLATTN_CACHE_DIR="$CLATTN_CACHE_DIR" \
+    "$BUILD/host/tools/clattn-bench" paged_attention --batch $DB --heads $DH \
+    --kv-heads $DKV --seqlen-q 1 --seqlen-k $DN --head-dim $D --dtype f32 \
+    --page-size 16 --warmup "$WARMUP" --iters "$ITERS" --json 2>/dev/null)
+  p=$("$PY" "$HERE/cpu_peer.py" --decode --batch $DB --heads $DH \
+    --kv-heads $DKV --seqlen $DN --head-dim $D --page-size 16 \
+    --warmup "$WARMUP" --iters "$ITERS")
+  printf '%s\n%s\n' "$c" "$p" >>"$LOG"
+  "$PY" -c '
+import json, sys
+c, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print("decode round %s: clattn %s [%s] %.1f ms (%.1f GB/s), numpy %.1f ms "
+      "(%.1f GB/s): ratio numpy/clattn %.2fx" % (sys.argv[3], c["variant"],
+      c["format"], c["median_ms"], c["gbps"], p["median_ms"], p["gbps"],
+      p["median_ms"] / c["median_ms"]))' "$c" "$p" "$r"
+done
+echo "decode: batch $DB, $DH/$DKV heads, $DN keys, head_dim $D, f32, page 16 NHD; $ROUNDS rounds of $ITERS timed runs"
+summary paged_attention numpy_paged_decode

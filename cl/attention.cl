@@ -275,6 +275,28 @@ ATT_INLINE void load_kv_tile(__local float4 *dst, const __global uchar *src,
   }
 CPU_TILE_FNS(__global, g)
 CPU_TILE_FNS(__local, l)
+
+// Prefetches the n bytes at p, a cache line at a time. The CPU body fetches
+// the next tile's K and V rows this way: in an NHD cache (or packed K/V) a
+// key's row is kv_heads * head_dim elements from the next, a page apart
+// at d128 x 8 heads f32, where a CPU's own prefetchers do not follow.
+// Source builds only: llvm-spirv 15 cannot translate __builtin_prefetch,
+// and PoCL 6.0's OpenCL prefetch() gave no gain from SPIR-V (prefill 4%
+// slower; docs/performance.md).
+#if !defined(__SPIR__)
+#define CPU_PREFETCH 1
+ATT_INLINE int kv_bytes(int dt) { // bytes per element of a K/V dtype
+  return dt == DT_F32 ? 4 : (dt <= DT_BF16 ? 2 : 1);
+}
+
+ATT_INLINE void cpu_prefetch(const __global uchar *p, int n) {
+  int b;
+  for (b = 0; b < n; b += 64)
+    __builtin_prefetch(p + b);
+}
+#else
+#define CPU_PREFETCH 0
+#endif
 #endif
 
 // Row idx of a block (token t, group member g) = divmod(idx, G); returns
@@ -552,6 +574,33 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
 #endif
       so[j] = j * D_MAX;
     }
+#if CPU_PREFETCH
+    // The next tile's rows, while this one computes (cpu_prefetch).
+    for (j = 0; j < BLOCK_N; j++) {
+      const long kj = kb + BLOCK_N + j;
+      long ko1 = -1, vo1 = 0;
+#if PAGED
+      if (kj < k_len) {
+        const long bi = kj / block_size;
+        const int pe = btrow[bi];
+        if ((pe >= 0) & (pe < num_blocks)) {
+          const long sl = kj - bi * block_size;
+          ko1 = (long)k_off + pe * k_s0 + sl * k_s1 + kvh * k_s2;
+          vo1 = (long)v_off + pe * v_s0 + sl * v_s1 + kvh * v_s2;
+        }
+      }
+#else
+      if (kj < k_len) {
+        ko1 = (long)k_off + (k0 + kj) * k_s0 + kvh * k_s1;
+        vo1 = (long)v_off + (k0 + kj) * v_s0 + kvh * v_s1;
+      }
+#endif
+      if (ko1 >= 0) {
+        cpu_prefetch(k + ko1 * kv_bytes(k_dt), head_dim * kv_bytes(k_dt));
+        cpu_prefetch(v + vo1 * kv_bytes(v_dt), head_dim * kv_bytes(v_dt));
+      }
+    }
+#endif
     const int k_in_place = full & (k_dt == DT_F32);
     const int v_in_place = full & (v_dt == DT_F32);
     if (k_in_place) {
