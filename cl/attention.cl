@@ -580,14 +580,13 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
       const long kj = kb + BLOCK_N + j;
       long ko1 = -1, vo1 = 0;
 #if PAGED
-      if (kj < k_len) {
-        const long bi = kj / block_size;
-        const int pe = btrow[bi];
-        if ((pe >= 0) & (pe < num_blocks)) {
-          const long sl = kj - bi * block_size;
-          ko1 = (long)k_off + pe * k_s0 + sl * k_s1 + kvh * k_s2;
-          vo1 = (long)v_off + pe * v_s0 + sl * v_s1 + kvh * v_s2;
-        }
+      // page_of without a status word: the tile's own lookup reports.
+      int sl = 0;
+      const int pe =
+          kj < k_len ? page_of(btrow, kj, block_size, num_blocks, 0, &sl) : -1;
+      if (pe >= 0) {
+        ko1 = (long)k_off + pe * k_s0 + sl * k_s1 + kvh * k_s2;
+        vo1 = (long)v_off + pe * v_s0 + sl * v_s1 + kvh * v_s2;
       }
 #else
       if (kj < k_len) {
