@@ -25,6 +25,14 @@ H=8 N=2048 D=128
 read -r -a PREFIX <<<"${CLATTN_BENCH_PREFIX:-}"
 : >"$LOG"
 
+# One clattn-bench run (JSON) on PoCL with THREADS threads, through PREFIX.
+clattn_bench() {
+  "${PREFIX[@]}" env POCL_MAX_PTHREAD_COUNT="$THREADS" \
+    POCL_CPU_MAX_CU_COUNT="$THREADS" CLATTN_CACHE_DIR="$CLATTN_CACHE_DIR" \
+    "$BUILD/host/tools/clattn-bench" "$@" --warmup "$WARMUP" \
+    --iters "$ITERS" --json 2>/dev/null
+}
+
 # The medians of the rounds of clattn op $1 and numpy peer $2 in $LOG, and
 # the ratio numpy / clattn per round (median, min, max).
 summary() {
@@ -47,11 +55,8 @@ echo "== clattn-bench on PoCL"
   "$BUILD/host/tools/clattn-probe" | sed -n 3p || true
 
 for r in $(seq 1 "$ROUNDS"); do
-  c=$("${PREFIX[@]}" env POCL_MAX_PTHREAD_COUNT="$THREADS" \
-    POCL_CPU_MAX_CU_COUNT="$THREADS" CLATTN_CACHE_DIR="$CLATTN_CACHE_DIR" \
-    "$BUILD/host/tools/clattn-bench" attention --batch 1 --heads $H \
-    --kv-heads $H --seqlen-q $N --head-dim $D --dtype f32 \
-    --warmup "$WARMUP" --iters "$ITERS" --json 2>/dev/null)
+  c=$(clattn_bench attention --batch 1 --heads $H --kv-heads $H \
+    --seqlen-q $N --head-dim $D --dtype f32)
   p=$("$PY" "$HERE/cpu_peer.py" --heads $H --seqlen $N --head-dim $D \
     --warmup "$WARMUP" --iters "$ITERS")
   printf '%s\n%s\n' "$c" "$p" >>"$LOG"
@@ -70,11 +75,8 @@ summary attention numpy
 # each sequence's pages (cpu_peer.py --decode), the same shape and layout.
 DB=8 DH=32 DKV=8 DN=4096
 for r in $(seq 1 "$ROUNDS"); do
-  c=$("${PREFIX[@]}" env POCL_MAX_PTHREAD_COUNT="$THREADS" \
-    POCL_CPU_MAX_CU_COUNT="$THREADS" CLATTN_CACHE_DIR="$CLATTN_CACHE_DIR" \
-    "$BUILD/host/tools/clattn-bench" paged_attention --batch $DB --heads $DH \
-    --kv-heads $DKV --seqlen-q 1 --seqlen-k $DN --head-dim $D --dtype f32 \
-    --page-size 16 --warmup "$WARMUP" --iters "$ITERS" --json 2>/dev/null)
+  c=$(clattn_bench paged_attention --batch $DB --heads $DH --kv-heads $DKV \
+    --seqlen-q 1 --seqlen-k $DN --head-dim $D --dtype f32 --page-size 16)
   p=$("$PY" "$HERE/cpu_peer.py" --decode --batch $DB --heads $DH \
     --kv-heads $DKV --seqlen $DN --head-dim $D --page-size 16 \
     --warmup "$WARMUP" --iters "$ITERS")
