@@ -215,8 +215,16 @@ endforeach()
 # most of their 64 or 128 rows idle. One warp and 16 rows per work-group,
 # 32-key tiles through a ring of 3 (K, V) stages (48 KiB at d128, NVIDIA's
 # limit), so two tiles are in flight. At d128 they measured 10-21% faster
-# than 16-key tiles with 4 stages (docs/kernels.md; two warps x 3 stages
-# measured slower).
+# than 16-key tiles with 4 stages (docs/kernels.md).
+# Paged d128 also has rows for at most 8 rows (DEC_ROWS=8: the g + 8
+# fragment rows carry nothing) on two warps, each staging and computing 16
+# keys of every tile: one work-group's time per tile drops by a third (H200).
+# Two such 234-255-register warps per work-group fit only about 3.4
+# work-groups per SM (batch 56 x 8 KV heads ran in one wave, 60 not), so
+# `decode8` (CU_SLOTS 3) serves grids of at most 3 work-groups per CU and
+# `decode8_r168`, registers capped at 168 in the PTX (4 per SM, small
+# spills), the larger ones. d64 and packed K/V keep one warp (two measured
+# slower there). docs/kernels.md, "Two-warp rows".
 foreach(op attention paged_attention)
   string(TOUPPER ${op} OPU)
   if(op STREQUAL attention)
@@ -233,19 +241,35 @@ foreach(op attention paged_attention)
     endif()
     foreach(d 64 128)
       if(d EQUAL 64)
-        set(p 41)
+        set(p 43)
       else()
         set(p 40)
       endif()
       math(EXPR lbytes "4 * 32 * 3 * ${d}")
-      clattn_variant(${op}_mma_sm80_${dtl}_d${d}_decode OP ${OPU}
-        SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY
-        REQUIRES NV_PTX MIN_NV_CC 80 HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
-        CACHE_DTYPES ${dt} MAX_Q_ROWS 16
-        LOCAL_MEM ${lbytes}
-        TILE BLOCK_M=16 BLOCK_N=32 LANES=32 D_MAX=${d} SG=0 WG=32 MMA=80
-        DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf} DECODE=1
-                NSTAGE=3 KBUF=1)
+      # suffix | priority | rows (MAX_Q_ROWS, BLOCK_M) | WG | more options
+      set(rows "decode|${p}|16|32|")
+      if(paged AND d EQUAL 128)
+        list(APPEND rows "decode8|42|8|64|CU_SLOTS 3"
+                         "decode8_r168|41|8|64|PTX_MAXNREG 168")
+      endif()
+      foreach(row ${rows})
+        string(REPLACE "|" ";" r "${row}")
+        list(GET r 0 sfx)
+        list(GET r 1 prio)
+        list(GET r 2 nrow)
+        list(GET r 3 wg)
+        list(GET r 4 extra)
+        separate_arguments(extra)
+        clattn_variant(${op}_mma_sm80_${dtl}_d${d}_${sfx} OP ${OPU}
+          SOURCE attention.cl PRIORITY ${prio} CLASS GPU SOURCE_ONLY
+          REQUIRES NV_PTX MIN_NV_CC 80 HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
+          CACHE_DTYPES ${dt} MAX_Q_ROWS ${nrow} ${extra}
+          LOCAL_MEM ${lbytes}
+          TILE BLOCK_M=${nrow} BLOCK_N=32 LANES=32 D_MAX=${d} SG=0 WG=${wg}
+               MMA=80
+          DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf} DECODE=1
+                  NSTAGE=3 KBUF=1 DEC_ROWS=${nrow})
+      endforeach()
     endforeach()
   endforeach()
 endforeach()

@@ -108,6 +108,8 @@ typedef struct clattn_variant {
   int max_q_rows;        // > 0: needs 1 <= max_seqlen_q * group <= this
   int tf32;              // f32 with tf32 products: needs allow_tf32
   int ptx_sm90a;         // wgmma behind markers: cc 9.0 only, PTX rewrite
+  int ptx_maxnreg;       // > 0: `.maxnreg` for the kernel, PTX rewrite
+  int cu_slots;          // > 0: work-groups per CU at once (decode rows)
   unsigned dtypes;       // bit (1 << clattn_dtype) of accepted q/in dtypes
   unsigned cache_dtypes; // the same for the KV cache (kv_write, paged)
   size_t local_mem;      // bytes of __local the kernel declares
@@ -144,6 +146,7 @@ typedef struct clattn_select_args {
   int max_seqlen_q;         // 0 = not known (kv_write, queries)
   int group;                // num_heads / num_kv_heads; 0 = not known
   int allow_tf32;           // the caller accepts tf32 products for f32
+  long kv_groups;           // batch * num_kv_heads; 0 = not known
 } clattn_select_args;
 
 typedef struct clattn_candidate {
@@ -161,6 +164,11 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *caps,
 // stays). 0 and a malloc'd *out, or -1 when the text has no marker or
 // neither target.
 int clattn__ptx_sm90a(const char *ptx, size_t len, char **out, size_t *out_len);
+// The PTX rewrite of ptx_maxnreg rows: `.maxnreg n` before the body of
+// `.entry entry(...)`. 0 and a malloc'd *out, or -1 when the text has no
+// such entry, or it already has a .maxnreg.
+int clattn__ptx_maxnreg(const char *ptx, size_t len, const char *entry, int n,
+                        char **out, size_t *out_len);
 
 // Pure selection: fills up to max candidates (all rows of the op, in
 // registry order, with eligibility and reason) and returns the chosen row,
@@ -173,9 +181,10 @@ const clattn_variant *clattn__select(const clattn_caps *caps,
 const clattn_variant *clattn__variant_by_name(const char *name);
 
 // Split count of a decode row (docs/kernels.md, "split-KV"): waves of the
-// work-groups of local_mem bytes that fit per SM, times tiles per split.
+// work-groups of local_mem bytes that fit per SM (at most cu_slots when >
+// 0), times tiles per split.
 int clattn__decode_splits(const clattn_caps *caps, cl_long local_mem,
-                          cl_long groups, cl_long ntiles);
+                          int cu_slots, cl_long groups, cl_long ntiles);
 
 typedef enum clattn_format {
   CLATTN_FORMAT_SOURCE = 0,

@@ -177,33 +177,91 @@ int clattn__ptx_sm90a(const char *ptx, size_t len, char **out,
   return 0;
 }
 
-// ptx_sm90a rows: the source program's PTX, markers stripped and retargeted
-// to sm_90a (kernels.md, "The wgmma rows"), built as a program binary in
-// place of *p.
-static clattn_status rebuild_sm90a(clattn_context ctx, const clattn_variant *v,
-                                   cl_program *p) {
-  size_t size = 0, plen = 0;
-  char *ptx = NULL, *patched = NULL;
+int clattn__ptx_maxnreg(const char *ptx, size_t len, const char *entry, int n,
+                        char **out, size_t *out_len) {
+  char head[160], dir[32];
+  snprintf(head, sizeof head, ".entry %s(", entry);
+  const size_t hl = strlen(head);
+  const char *e = NULL;
+  for (size_t i = 0; i + hl <= len; i++)
+    if (memcmp(ptx + i, head, hl) == 0) {
+      e = ptx + i;
+      break;
+    }
+  if (!e || n <= 0)
+    return -1;
+  // The body opens at the first '{' after the parameter list, which holds
+  // none; directives such as .reqntid sit between the two.
+  const char *close = memchr(e, ')', len - (size_t)(e - ptx));
+  const char *body =
+      close ? memchr(close, '{', len - (size_t)(close - ptx)) : NULL;
+  if (!body)
+    return -1;
+  for (const char *d = close; d + 8 <= body; d++)
+    if (memcmp(d, ".maxnreg", 8) == 0)
+      return -1;
+  const int dl = snprintf(dir, sizeof dir, ".maxnreg %d\n", n);
+  const size_t pre = (size_t)(body - ptx);
+  char *r = malloc(len + (size_t)dl + 1);
+  if (!r)
+    return -1;
+  memcpy(r, ptx, pre);
+  memcpy(r + pre, dir, (size_t)dl);
+  memcpy(r + pre + dl, body, len - pre);
+  r[len + (size_t)dl] = '\0';
+  *out = r;
+  *out_len = len + (size_t)dl;
+  return 0;
+}
+
+// ptx_sm90a and ptx_maxnreg rows: the source program's PTX, rewritten
+// (sm_90a: markers stripped and retargeted, kernels.md "The wgmma rows";
+// maxnreg: the attention kernel's register cap), built as a program binary
+// in place of *p.
+static clattn_status rebuild_ptx(clattn_context ctx, const clattn_variant *v,
+                                 cl_program *p) {
+  size_t size = 0, plen = 0, qlen = 0;
+  char *ptx = NULL, *patched = NULL, *capped = NULL;
   cl_int err =
       clGetProgramInfo(*p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL);
   if (err == CL_SUCCESS && size > 0 && (ptx = malloc(size + 1)) != NULL) {
     unsigned char *bins[1] = {(unsigned char *)ptx};
     err = clGetProgramInfo(*p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
   }
-  if (err != CL_SUCCESS || !ptx ||
-      clattn__ptx_sm90a(ptx, strnlen(ptx, size), &patched, &plen)) {
+  const size_t len = ptx && err == CL_SUCCESS ? strnlen(ptx, size) : 0;
+  if (!len || (v->ptx_sm90a && clattn__ptx_sm90a(ptx, len, &patched, &plen))) {
     free(ptx);
     return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED, err,
-                        "building %s: the driver's program binary is no PTX "
-                        "for .target sm_90 with sm_90a markers",
+                        !len ? "building %s: the driver returned no program "
+                               "binary to rewrite"
+                             : "building %s: the driver's program binary is "
+                               "no PTX for .target sm_90 with sm_90a markers",
                         v->name);
   }
+  if (!patched) {
+    patched = ptx;
+    plen = len;
+    ptx = NULL;
+  }
   free(ptx);
+  if (v->ptx_maxnreg > 0) {
+    if (clattn__ptx_maxnreg(patched, plen, "attention", v->ptx_maxnreg, &capped,
+                            &qlen)) {
+      free(patched);
+      return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED, err,
+                          "building %s: the driver's program binary is no "
+                          "PTX with an attention entry to cap at %d registers",
+                          v->name, v->ptx_maxnreg);
+    }
+    free(patched);
+    patched = capped;
+    plen = qlen;
+  }
   cl_program q = from_binary(ctx, (const unsigned char *)patched, plen, &err);
   free(patched);
   if (!q)
     return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED, err,
-                        "building %s: the sm_90a PTX was refused", v->name);
+                        "building %s: the rewritten PTX was refused", v->name);
   if (err != CL_SUCCESS) {
     clattn_status st = build_log_fail(ctx, q, v, CLATTN_FORMAT_SOURCE, err);
     clReleaseProgram(q);
@@ -264,8 +322,8 @@ static clattn_status build(clattn_context ctx, const clattn_variant *v,
     clReleaseProgram(p);
     return st;
   }
-  if (v->ptx_sm90a && f == CLATTN_FORMAT_SOURCE) {
-    clattn_status st = rebuild_sm90a(ctx, v, &p);
+  if ((v->ptx_sm90a || v->ptx_maxnreg > 0) && f == CLATTN_FORMAT_SOURCE) {
+    clattn_status st = rebuild_ptx(ctx, v, &p);
     if (st != CLATTN_SUCCESS) {
       clReleaseProgram(p);
       return st;

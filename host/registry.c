@@ -101,6 +101,19 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
       return 0;
     }
   }
+  if (v->cu_slots > 0 && a->kv_groups > 0) {
+    // 8 where the device did not say, as the split rule assumes.
+    const long cu = (c->unknown & CLATTN_UNK_COMPUTE_UNITS) || !c->compute_units
+                        ? 8
+                        : (long)c->compute_units;
+    if (a->kv_groups > v->cu_slots * cu) {
+      snprintf(why, n,
+               "batch x kv_heads = %ld work-groups exceed one wave of %d per "
+               "compute unit (%ld)",
+               a->kv_groups, v->cu_slots, v->cu_slots * cu);
+      return 0;
+    }
+  }
   if (v->tile.D_MAX && a->head_dim > v->tile.D_MAX) {
     snprintf(why, n, "head_dim %d > %d", a->head_dim, v->tile.D_MAX);
     return 0;

@@ -18,7 +18,7 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 #   [CACHE_DTYPES <F32|F16|BF16|FP8_E4M3|FP8_E5M2|I8>...] [LOCAL_MEM <bytes>]
 #   [TILE <KEY=n>...] [DEFINES <KEY=v>...] [SPIRV_EXT <ext>...]
 #   [SPIRV_MINOR <n>] [SOURCE_ONLY] [BUILD_OPTIONS <opt>...]
-#   [MAX_Q_ROWS <n>] [TF32] [PTX_SM90A])
+#   [MAX_Q_ROWS <n>] [TF32] [PTX_SM90A] [PTX_MAXNREG <n>] [CU_SLOTS <n>])
 # MAX_Q_ROWS: eligible only for calls whose max_seqlen_q * group (rows of
 # one sequence and KV head) is known and at most n (the decode rows).
 # TF32: an f32 row with tf32 products, eligible only when the caller opts in
@@ -26,6 +26,13 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 # PTX_SM90A: a source-only NVIDIA row whose sm_90a instructions (wgmma) sit
 # behind `//@sm90a@ ` markers; eligible on compute capability 9.0 only, and
 # built through the PTX rewrite of host/program.c.
+# PTX_MAXNREG: a source-only NVIDIA row whose kernel gets `.maxnreg n` in
+# the PTX the driver returned, rebuilt as a program binary (the driver
+# ignores -cl-nv-maxrregcount), so that more of its work-groups fit per SM.
+# CU_SLOTS: work-groups of the row one compute unit runs at once, where
+# fewer than its local memory allows (measured); a decode row with it is
+# eligible only for grids of batch * kv_heads <= n per compute unit, and
+# its split count plans waves of n.
 # BUILD_OPTIONS (source-only rows) go to clBuildProgram as they are, e.g.
 # NVIDIA's -cl-nv-* options (note: the H200 driver accepted
 # -cl-nv-maxrregcount=N and ignored it).
@@ -35,7 +42,7 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 # declarations lack the intel_sub_group_* functions).
 # TILE keys become both `.tile = {.KEY = n}` and `-DKEY=n`.
 function(clattn_variant name)
-  cmake_parse_arguments(V "SOURCE_ONLY;TF32;PTX_SM90A" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM;SPIRV_MINOR;MAX_Q_ROWS"
+  cmake_parse_arguments(V "SOURCE_ONLY;TF32;PTX_SM90A" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM;SPIRV_MINOR;MAX_Q_ROWS;PTX_MAXNREG;CU_SLOTS"
                         "REQUIRES;DTYPES;CACHE_DTYPES;TILE;DEFINES;SPIRV_EXT;BUILD_OPTIONS" ${ARGN})
   foreach(req OP SOURCE PRIORITY)
     if(NOT DEFINED V_${req})
@@ -52,7 +59,7 @@ function(clattn_variant name)
       set(V_${flag} 0)
     endif()
   endforeach()
-  foreach(opt MIN_NV_CC LOCAL_MEM SPIRV_MINOR MAX_Q_ROWS)
+  foreach(opt MIN_NV_CC LOCAL_MEM SPIRV_MINOR MAX_Q_ROWS PTX_MAXNREG CU_SLOTS)
     if(NOT V_${opt})
       set(V_${opt} 0)
     endif()
@@ -90,6 +97,9 @@ function(clattn_variant name)
   foreach(d ${V_DEFINES})
     string(APPEND opts " -D${d}")
   endforeach()
+  if(V_PTX_MAXNREG AND NOT V_SOURCE_ONLY)
+    message(FATAL_ERROR "clattn_variant(${name}): PTX_MAXNREG needs SOURCE_ONLY")
+  endif()
   if(V_BUILD_OPTIONS)
     if(NOT V_SOURCE_ONLY)
       message(FATAL_ERROR "clattn_variant(${name}): BUILD_OPTIONS needs SOURCE_ONLY")
@@ -154,7 +164,7 @@ function(clattn_variant name)
     set(spv_len "clattn_spv_${name}_len")
   endif()
 
-  set(row "  {.name = \"${name}\", .op = CLATTN_OP_${V_OP}, .requires = ${req_c},\n   .dclass = CLATTN_CLASS_${V_CLASS}, .priority = ${V_PRIORITY}, .min_nv_cc = ${V_MIN_NV_CC},\n   .max_q_rows = ${V_MAX_Q_ROWS}, .tf32 = ${V_TF32}, .ptx_sm90a = ${V_PTX_SM90A},\n   .head_dim_multiple = ${V_HEAD_DIM_MULTIPLE}, .dtypes = ${dt_c},\n   .cache_dtypes = ${cdt_c}, .local_mem = ${V_LOCAL_MEM},\n   .tile = {${tile_c}}, .build_options = \"${opts}\", .source_index = ${src_index},\n")
+  set(row "  {.name = \"${name}\", .op = CLATTN_OP_${V_OP}, .requires = ${req_c},\n   .dclass = CLATTN_CLASS_${V_CLASS}, .priority = ${V_PRIORITY}, .min_nv_cc = ${V_MIN_NV_CC},\n   .max_q_rows = ${V_MAX_Q_ROWS}, .tf32 = ${V_TF32}, .ptx_sm90a = ${V_PTX_SM90A},\n   .ptx_maxnreg = ${V_PTX_MAXNREG}, .cu_slots = ${V_CU_SLOTS},\n   .head_dim_multiple = ${V_HEAD_DIM_MULTIPLE}, .dtypes = ${dt_c},\n   .cache_dtypes = ${cdt_c}, .local_mem = ${V_LOCAL_MEM},\n   .tile = {${tile_c}}, .build_options = \"${opts}\", .source_index = ${src_index},\n")
   if(CLATTN_WITH_SPIRV AND NOT V_SOURCE_ONLY)
     string(APPEND row "   .spirv = clattn_spv_${name}, .spirv_minor = ${V_SPIRV_MINOR}},\n")
     set_property(GLOBAL APPEND_STRING PROPERTY CLATTN_SPV_LENS "  clattn_spv_${name}_len,\n")

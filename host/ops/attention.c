@@ -174,18 +174,20 @@ static cl_long nv_smem_per_sm(int cc) {
   return cc >= 75 ? 64 : 96;
 }
 
-// The decode rows (one warp per work-group, NVIDIA): the grid runs in waves
+// The decode rows (NVIDIA): the grid runs in waves
 // of the work-groups that fit on the SMs at once, so a split count that
 // leaves a thin last wave costs up to a whole wave. Minimises waves *
 // (tiles per split + 2, the start-up and merge share), fewest splits on a
 // tie. On the H200 with 32 KiB rows (6 resident per SM) batch 64 x 4096
 // keys: 1 split 0.406 ms, 2 0.489, 3 0.376, 4 0.405 (docs/performance.md).
 int clattn__decode_splits(const clattn_caps *caps, cl_long local_mem,
-                          cl_long groups, cl_long ntiles) {
+                          int cu_slots, cl_long groups, cl_long ntiles) {
   const cl_long cu = caps_cu(caps);
   cl_long per_cu = nv_smem_per_sm(caps->nv_cc) * 1024 / (local_mem + 1024);
   if (per_cu > 8)
     per_cu = 8; // registers: ~230 per lane leave room for 8 warps
+  if (cu_slots > 0 && per_cu > cu_slots)
+    per_cu = cu_slots;
   if (per_cu < 1)
     per_cu = 1;
   const cl_long slots = per_cu * cu;
@@ -206,11 +208,12 @@ static int choose_splits(const clattn_context ctx, const att_call *c,
     return p->num_splits;
   const cl_long cu = caps_cu(&ctx->caps);
   const cl_long groups = nblk * p->num_kv_heads;
-  if (v->tile.MMA >= 80 && v->tile.WG == 32)
+  if (v->max_q_rows > 0)
     // A decode row serves at most 16 rows per sequence and KV head: one row
     // block each, where nblk is only the grid's upper bound.
     return clattn__decode_splits(
-        &ctx->caps, (cl_long)v->local_mem, (cl_long)p->batch * p->num_kv_heads,
+        &ctx->caps, (cl_long)v->local_mem, v->cu_slots,
+        (cl_long)p->batch * p->num_kv_heads,
         ((cl_long)p->max_seqlen_k + v->tile.BLOCK_N - 1) / v->tile.BLOCK_N);
   if (groups >= SPLIT_TARGET * cu)
     return 1;
@@ -249,7 +252,8 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
                           (clattn_dtype)c->cache_dtype,
                           p->max_seqlen_q,
                           p->num_heads / p->num_kv_heads,
-                          p->allow_tf32 != 0};
+                          p->allow_tf32 != 0,
+                          (long)p->batch * p->num_kv_heads};
   const clattn_variant *v = NULL;
   clattn_format f;
   cl_kernel k = NULL, km = NULL;

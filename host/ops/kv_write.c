@@ -151,8 +151,14 @@ clattn_kv_write(clattn_context ctx, cl_command_queue queue,
                                             FN ": enqueueing a marker failed");
   }
 
-  clattn_select_args a = {
-      CLATTN_OP_KV_WRITE, p->head_dim, key->dtype, key_cache->dtype, 0, 0, 0};
+  clattn_select_args a = {CLATTN_OP_KV_WRITE,
+                          p->head_dim,
+                          key->dtype,
+                          key_cache->dtype,
+                          0,
+                          0,
+                          0,
+                          0};
   const clattn_variant *v = NULL;
   clattn_format f;
   cl_kernel k = NULL;

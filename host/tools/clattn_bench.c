@@ -749,14 +749,15 @@ static int run_one(tool_session *s, bench_opts o, const tool_dev *dev,
     const double tps = tokens / sec, kvtps = kv_tokens / sec;
 
     // ---- the variant and format that ran
-    clattn_select_args a = {o.op,
-                            o.head_dim,
-                            o.dtype,
-                            o.cache_dtype,
-                            o.op == CLATTN_OP_KV_WRITE ? 0 : o.seqlen_q,
-                            o.op == CLATTN_OP_KV_WRITE ? 0
-                                                       : o.heads / o.kv_heads,
-                            o.op != CLATTN_OP_KV_WRITE && o.tf32};
+    clattn_select_args a = {
+        o.op,
+        o.head_dim,
+        o.dtype,
+        o.cache_dtype,
+        o.op == CLATTN_OP_KV_WRITE ? 0 : o.seqlen_q,
+        o.op == CLATTN_OP_KV_WRITE ? 0 : o.heads / o.kv_heads,
+        o.op != CLATTN_OP_KV_WRITE && o.tf32,
+        o.op == CLATTN_OP_KV_WRITE ? 0 : (long)o.batch * o.kv_heads};
     const clattn_variant *v = NULL;
     clattn_format f = CLATTN_FORMAT_SOURCE;
     const char *vname = "?", *fname = "?";

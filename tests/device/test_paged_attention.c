@@ -596,7 +596,8 @@ static void run_case(const pg_case *c, int tf32) {
       want_status | (c->bad == BAD_SEQ ? CLATTN_DEVICE_BAD_BLOCK_TABLE : 0);
 
   clattn_select_args sa = {
-      CLATTN_OP_PAGED_ATTENTION, D, dt, dt, p->max_q, p->H / p->KVH, tf32};
+      CLATTN_OP_PAGED_ATTENTION, D, dt, dt, p->max_q, p->H / p->KVH, tf32,
+      (long)p->B * p->KVH};
   const char *names[32];
   int nvar = tu_eligible_variants(e, &sa, names, 32);
   ck_assert_msg(nvar >= 1,

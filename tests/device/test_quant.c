@@ -442,7 +442,7 @@ START_TEST(kv_write_codes_and_scales) {
         k.mode = modes[m];
         k.specials = i == 0;
         clattn_select_args a = {
-            CLATTN_OP_KV_WRITE, k.dim, k.in_dt, k.cache_dt, 0, 0, 0};
+            CLATTN_OP_KV_WRITE, k.dim, k.in_dt, k.cache_dt, 0, 0, 0, 0};
         const char *names[8];
         const int nv = tu_eligible_variants(e, &a, names, 8);
         ck_assert_int_gt(nv, 0);
@@ -734,9 +734,14 @@ START_TEST(paged_attention_quantized) {
   const qpa_case *c = &qpa_cases[_i];
   tu_rng r;
   tu_rng_init(&r, tu_seed() ^ (0x7a7a + (uint64_t)_i));
-  clattn_select_args a = {
-      CLATTN_OP_PAGED_ATTENTION, c->dim, c->q_dt, c->cache_dt, c->max_q,
-      c->heads / c->kv_heads,    0};
+  clattn_select_args a = {CLATTN_OP_PAGED_ATTENTION,
+                          c->dim,
+                          c->q_dt,
+                          c->cache_dt,
+                          c->max_q,
+                          c->heads / c->kv_heads,
+                          0,
+                          (long)c->batch * c->kv_heads};
   const char *names[32];
   const int nv = tu_eligible_variants(e, &a, names, 32);
   ck_assert_int_gt(nv, 0);

@@ -57,7 +57,7 @@ static clattn_caps fake(int kind) {
 }
 
 static clattn_select_args args(clattn_op op, int d, clattn_dtype dt) {
-  clattn_select_args a = {op, d, dt, dt, 1, 1, 0};
+  clattn_select_args a = {op, d, dt, dt, 1, 1, 0, 0};
   return a;
 }
 
@@ -199,7 +199,10 @@ START_TEST(nvidia_tensor_core_rows) {
   // newest form it has (sm_75 before sm_70 on Turing).
   // The decode rows take calls of at most 16 rows per sequence and KV head
   // (max_seqlen_q x group), known: q 1 x group 4, 2 x 8, 16 x 1 do; 1 x 32
-  // (MQA), 17 x 1 and an unknown (0) shape do not.
+  // (MQA), 17 x 1 and an unknown (0) shape do not. Paged d128 calls of at
+  // most 8 rows take the two-warp rows: `decode8` while batch x kv_heads
+  // fits 3 work-groups per SM (396 on the H200, or unknown), `decode8_r168`
+  // beyond.
   static const struct {
     int cc, ptx;
     clattn_op op;
@@ -207,71 +210,84 @@ START_TEST(nvidia_tensor_core_rows) {
     clattn_dtype dt, cache_dt;
     const char *want;
     int q, group;
+    long kv_groups;
   } cases[] = {
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm80_f16_d128_decode", 1, 4},
+       "paged_attention_mma_sm80_f16_d128_decode8", 1, 4, 0},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm80_f16_d128_decode8", 1, 8, 396},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
+       "paged_attention_mma_sm80_bf16_d128_decode8_r168", 2, 4, 397},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm80_f16_d128_decode8_r168", 1, 4, 512},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm80_f16_d128_decode", 3, 4, 8},
+      {90, 1, CLATTN_OP_PAGED_ATTENTION, 64, CLATTN_F16, CLATTN_F16,
+       "paged_attention_mma_sm80_f16_d64_decode", 1, 4, 8},
+      {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
+       "attention_mma_sm80_f16_d128_decode", 1, 4, 8},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 64, CLATTN_BF16, CLATTN_BF16,
-       "paged_attention_mma_sm80_bf16_d64_decode", 2, 8},
+       "paged_attention_mma_sm80_bf16_d64_decode", 2, 8, 0},
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm80_f16_d128_decode", 16, 1},
+       "attention_mma_sm80_f16_d128_decode", 16, 1, 0},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm80_f16_d128", 1, 32},
+       "paged_attention_mma_sm80_f16_d128", 1, 32, 0},
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm90_f16_d128", 17, 1},
+       "attention_mma_sm90_f16_d128", 17, 1, 0},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm80_f16_d128", 0, 4},
+       "paged_attention_mma_sm80_f16_d128", 0, 4, 0},
       {75, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm75_f16_d128", 1, 4},
+       "paged_attention_mma_sm75_f16_d128", 1, 4, 0},
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm90_f16_d128", 512, 1},
+       "attention_mma_sm90_f16_d128", 512, 1, 0},
       {90, 1, CLATTN_OP_ATTENTION, 64, CLATTN_BF16, CLATTN_BF16,
-       "attention_mma_sm90_bf16_d64", 512, 1},
+       "attention_mma_sm90_bf16_d64", 512, 1, 0},
       // wgmma is sm_90a only: cc 8.0 and 10.0 keep the mma.sync rows.
       {80, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm80_f16_d128", 512, 1},
+       "attention_mma_sm80_f16_d128", 512, 1, 0},
       {100, 1, CLATTN_OP_ATTENTION, 64, CLATTN_BF16, CLATTN_BF16,
-       "attention_mma_sm80_bf16_d64", 512, 1},
+       "attention_mma_sm80_bf16_d64", 512, 1, 0},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 96, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm80_f16_d128", 512, 1},
+       "paged_attention_mma_sm80_f16_d128", 512, 1, 0},
       {90, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32, CLATTN_F32,
-       "attention_generic_d128", 512, 1},
+       "attention_generic_d128", 512, 1, 0},
       {90, 1, CLATTN_OP_ATTENTION, 100, CLATTN_F16, CLATTN_F16,
-       "attention_generic_d128", 512, 1},
+       "attention_generic_d128", 512, 1, 0},
       {90, 1, CLATTN_OP_ATTENTION, 256, CLATTN_F16, CLATTN_F16,
-       "attention_generic_d256", 512, 1},
+       "attention_generic_d256", 512, 1, 0},
       {90, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F32,
-       "paged_attention_generic_d128", 512, 1},
+       "paged_attention_generic_d128", 512, 1, 0},
       {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm75_f16_d128", 512, 1},
+       "attention_mma_sm75_f16_d128", 512, 1, 0},
       {75, 1, CLATTN_OP_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
-       "attention_generic_d128", 512, 1},
+       "attention_generic_d128", 512, 1, 0},
       {75, 1, CLATTN_OP_PAGED_ATTENTION, 64, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm75_f16_d64", 512, 1},
+       "paged_attention_mma_sm75_f16_d64", 512, 1, 0},
       {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm70_f16_d128", 512, 1},
+       "attention_mma_sm70_f16_d128", 512, 1, 0},
       {70, 1, CLATTN_OP_ATTENTION, 64, CLATTN_F16, CLATTN_F16,
-       "attention_mma_sm70_f16_d64", 512, 1},
+       "attention_mma_sm70_f16_d64", 512, 1, 0},
       {70, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm70_f16_d128", 512, 1},
+       "paged_attention_mma_sm70_f16_d128", 512, 1, 0},
       {70, 1, CLATTN_OP_PAGED_ATTENTION, 40, CLATTN_F16, CLATTN_F16,
-       "paged_attention_mma_sm70_f16_d64", 512, 1},
+       "paged_attention_mma_sm70_f16_d64", 512, 1, 0},
       {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F32, CLATTN_F32,
-       "attention_generic_d128", 512, 1},
+       "attention_generic_d128", 512, 1, 0},
       {70, 1, CLATTN_OP_ATTENTION, 128, CLATTN_BF16, CLATTN_BF16,
-       "attention_generic_d128", 512, 1},
+       "attention_generic_d128", 512, 1, 0},
       {70, 1, CLATTN_OP_PAGED_ATTENTION, 128, CLATTN_F16, CLATTN_BF16,
-       "paged_attention_generic_d128", 512, 1},
+       "paged_attention_generic_d128", 512, 1, 0},
       {70, 0, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_generic_d128", 512, 1},
+       "attention_generic_d128", 512, 1, 0},
       {61, 1, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_generic_d128", 512, 1},
+       "attention_generic_d128", 512, 1, 0},
       {90, 0, CLATTN_OP_ATTENTION, 128, CLATTN_F16, CLATTN_F16,
-       "attention_generic_d128", 512, 1},
+       "attention_generic_d128", 512, 1, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     clattn_select_args a = {
-        cases[i].op,    cases[i].d, cases[i].dt, cases[i].cache_dt, cases[i].q,
-        cases[i].group, 0};
+        cases[i].op, cases[i].d,     cases[i].dt, cases[i].cache_dt,
+        cases[i].q,  cases[i].group, 0,           cases[i].kv_groups};
     const clattn_variant *v = select_nv(cases[i].cc, cases[i].ptx, &a);
     ck_assert_msg(v && strcmp(v->name, cases[i].want) == 0,
                   "case %zu: got %s, want %s", i, v ? v->name : "(none)",
@@ -317,6 +333,44 @@ START_TEST(ptx_sm90a_rewrite) {
                       !out,
                   "bad case %zu was rewritten", i);
   }
+}
+END_TEST
+
+// The PTX rewrite of the register-capped rows: `.maxnreg n` goes between
+// the parameter list of `.entry attention(` and its body, after any other
+// directive, and nowhere else (attention_merge keeps its own); text with no
+// such entry, one that already has a cap, or n <= 0 is refused.
+START_TEST(ptx_maxnreg_rewrite) {
+  static const char in[] =
+      ".version 9.0\n.visible .entry attention_merge(\n\t.param .u64 m\n)\n{\n"
+      "ret;\n}\n.visible .entry attention(\n\t.param .u64 a,\n\t.param .u32 "
+      "b\n)\n.reqntid 32, 2, 1\n{\n.reg .b32 r<9>;\nret;\n}\n";
+  static const char want[] =
+      ".version 9.0\n.visible .entry attention_merge(\n\t.param .u64 m\n)\n{\n"
+      "ret;\n}\n.visible .entry attention(\n\t.param .u64 a,\n\t.param .u32 "
+      "b\n)\n.reqntid 32, 2, 1\n.maxnreg 168\n{\n.reg .b32 r<9>;\nret;\n}\n";
+  char *out = NULL;
+  size_t n = 0;
+  ck_assert_int_eq(
+      clattn__ptx_maxnreg(in, strlen(in), "attention", 168, &out, &n), 0);
+  ck_assert_uint_eq(n, strlen(want));
+  ck_assert_str_eq(out, want);
+  free(out);
+  static const char *bad[] = {
+      ".entry attention_merge(\n)\n{\nret;\n}\n",  // no attention entry
+      ".entry attention(\n)\n.maxnreg 64\n{\n}\n", // capped already
+      ".entry attention(\n)\n",                    // no body
+      ".entry attention(\n",                       // no parameter list end
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    out = NULL;
+    ck_assert_msg(clattn__ptx_maxnreg(bad[i], strlen(bad[i]), "attention", 168,
+                                      &out, &n) == -1 &&
+                      !out,
+                  "bad case %zu was rewritten", i);
+  }
+  ck_assert_int_eq(
+      clattn__ptx_maxnreg(in, strlen(in), "attention", 0, &out, &n), -1);
 }
 END_TEST
 
@@ -509,21 +563,27 @@ START_TEST(decode_split_rule) {
   c.compute_units = 132;
   // 48 KiB rows: 4 per SM, 528 slots. 512 groups fill one wave unsplit;
   // 2 splits would need a second wave.
-  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 512, 128), 1);
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 0, 512, 128), 1);
   // 32 KiB rows: 6 per SM, 792 slots; 3 splits make 1.94 waves of 86
   // tiles, cheaper than 1 wave of 256 or 2 waves of 128 (the sweep in
   // docs/performance.md).
-  ck_assert_int_eq(clattn__decode_splits(&c, 32768, 512, 256), 3);
+  ck_assert_int_eq(clattn__decode_splits(&c, 32768, 0, 512, 256), 3);
   // One long sequence: the fewest splits that fit one wave with 16 tiles
   // each (64 and 66 tie; the fewer wins).
-  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 8, 1024), 64);
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 0, 8, 1024), 64);
   // Each split keeps at least four tiles; at most 128 splits.
-  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 1, 7), 1);
-  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 1, 8), 2);
-  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 1, 100000), 128);
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 0, 1, 7), 1);
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 0, 1, 8), 2);
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 0, 1, 100000), 128);
+  // A row of 3 work-groups per SM (CU_SLOTS, 396 slots): the long sequence
+  // takes 49 splits of 21 tiles in one wave, 16 x 8 groups of 128 tiles 3.
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 3, 8, 1024), 49);
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 3, 128, 128), 3);
+  // A limit above the local-memory one changes nothing.
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 6, 8, 1024), 64);
   // A device that reports no compute units counts as 8.
   c.unknown |= CLATTN_UNK_COMPUTE_UNITS;
-  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 1, 1024), 32);
+  ck_assert_int_eq(clattn__decode_splits(&c, 49152, 0, 1, 1024), 32);
 }
 END_TEST
 
@@ -576,6 +636,7 @@ int main(void) {
   tcase_add_test(tc, kv_write_vectorized_only_when_dim_allows);
   tcase_add_test(tc, nvidia_tensor_core_rows);
   tcase_add_test(tc, ptx_sm90a_rewrite);
+  tcase_add_test(tc, ptx_maxnreg_rewrite);
   tcase_add_test(tc, tf32_rows_only_on_opt_in);
   tcase_add_test(tc, quantized_cache_dtypes);
   tcase_add_test(tc, decode_split_rule);
