@@ -154,6 +154,10 @@ static const pg_case feature_cases[] = {
     {"encoder_window_non_causal", F32, 2, {4, 9}, {4, 9}, 2, 2, 32, 3, NHD, 0, 2, 2, 0, 0, 0, 1, 0},
     {"window_3_7_non_causal", F16, 2, {5, 20}, {30, 20}, 2, 1, 32, 16, COMBINED, 0, 3, 7, 0, 0, 1, 1, 0},
     {"no_lse", F32, 2, {1, 4}, {50, 9}, 2, 1, 32, 16, NHD, 1, -1, -1, 0, 0, 1, 0, 0},
+    // At most 8 rows per sequence and KV head in 16 bits at d128 (the
+    // two-warp decode rows on NVIDIA) with every masking feature.
+    {"softcap_alibi_sinks_decode8_f16", F16, 3, {1, 2, 1}, {150, 70, 33}, 8, 2, 128, 16, NHD, 1, -1, -1, 4.0, 1, 1, 1, 0},
+    {"window_softcap_alibi_decode8_bf16", BF16, 2, {1, 1}, {300, 90}, 8, 1, 128, 16, HND, 1, 50, -1, 3.0, 1, 0, 1, 0},
 };
 // clang-format on
 
