@@ -156,6 +156,9 @@ typedef struct clattn_candidate {
 } clattn_candidate;
 
 // Why v cannot serve (caps, args); writes "" and returns 1 when it can.
+// Compute units for the split and wave rules: 8 where the device did not
+// say.
+long clattn__caps_cu(const clattn_caps *caps);
 int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *caps,
                              const clattn_select_args *a, char *reason,
                              size_t reason_size);

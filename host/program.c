@@ -228,6 +228,10 @@ static clattn_status rebuild_ptx(clattn_context ctx, const clattn_variant *v,
     unsigned char *bins[1] = {(unsigned char *)ptx};
     err = clGetProgramInfo(*p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
   }
+  if (err == CL_SUCCESS && size > 0 && !ptx)
+    return clattn__fail(ctx, CLATTN_ERROR_OUT_OF_MEMORY, 0,
+                        "building %s: no host memory for its %zu-byte PTX",
+                        v->name, size);
   const size_t len = ptx && err == CL_SUCCESS ? strnlen(ptx, size) : 0;
   if (!len || (v->ptx_sm90a && clattn__ptx_sm90a(ptx, len, &patched, &plen))) {
     free(ptx);
@@ -249,8 +253,9 @@ static clattn_status rebuild_ptx(clattn_context ctx, const clattn_variant *v,
                             &qlen)) {
       free(patched);
       return clattn__fail(ctx, CLATTN_ERROR_BUILD_FAILED, err,
-                          "building %s: the driver's program binary is no "
-                          "PTX with an attention entry to cap at %d registers",
+                          "building %s: found no `.entry attention(` without "
+                          "a .maxnreg in the driver's PTX to cap at %d "
+                          "registers",
                           v->name, v->ptx_maxnreg);
     }
     free(patched);

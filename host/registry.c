@@ -41,6 +41,12 @@ static int can_spirv(const clattn_caps *c, const clattn_variant *v) {
          c->spirv_minor >= v->spirv_minor;
 }
 
+long clattn__caps_cu(const clattn_caps *caps) {
+  return (caps->unknown & CLATTN_UNK_COMPUTE_UNITS) || caps->compute_units == 0
+             ? 8
+             : (long)caps->compute_units;
+}
+
 int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
                              const clattn_select_args *a, char *why, size_t n) {
   static const char *const cap_names[] = {"cl_khr_fp16",
@@ -102,10 +108,7 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
     }
   }
   if (v->cu_slots > 0 && a->kv_groups > 0) {
-    // 8 where the device did not say, as the split rule assumes.
-    const long cu = (c->unknown & CLATTN_UNK_COMPUTE_UNITS) || !c->compute_units
-                        ? 8
-                        : (long)c->compute_units;
+    const long cu = clattn__caps_cu(c);
     if (a->kv_groups > v->cu_slots * cu) {
       snprintf(why, n,
                "batch x kv_heads = %ld work-groups exceed one wave of %d per "

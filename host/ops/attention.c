@@ -154,13 +154,6 @@ static clattn_status check_common(clattn_context ctx, const char *fn,
 // left batch 32 x 4096 keys unsplit at 1.45 ms where 2 splits take 0.78 ms.
 #define SPLIT_TARGET 4
 
-// Compute units for the split rules (8 where the device did not say).
-static cl_long caps_cu(const clattn_caps *caps) {
-  return (caps->unknown & CLATTN_UNK_COMPUTE_UNITS) || caps->compute_units == 0
-             ? 8
-             : (cl_long)caps->compute_units;
-}
-
 // Shared memory per SM (KiB) of NVIDIA compute capabilities (CUDA
 // programming guide, "Technical Specifications"); OpenCL reports only the
 // 48 KiB a work-group may use.
@@ -182,7 +175,7 @@ static cl_long nv_smem_per_sm(int cc) {
 // keys: 1 split 0.406 ms, 2 0.489, 3 0.376, 4 0.405 (docs/performance.md).
 int clattn__decode_splits(const clattn_caps *caps, cl_long local_mem,
                           int cu_slots, cl_long groups, cl_long ntiles) {
-  const cl_long cu = caps_cu(caps);
+  const cl_long cu = clattn__caps_cu(caps);
   cl_long per_cu = nv_smem_per_sm(caps->nv_cc) * 1024 / (local_mem + 1024);
   if (per_cu > 8)
     per_cu = 8; // registers: ~230 per lane leave room for 8 warps
@@ -206,7 +199,7 @@ static int choose_splits(const clattn_context ctx, const att_call *c,
   const clattn_attention_params *p = c->p;
   if (p->num_splits > 0)
     return p->num_splits;
-  const cl_long cu = caps_cu(&ctx->caps);
+  const cl_long cu = clattn__caps_cu(&ctx->caps);
   const cl_long groups = nblk * p->num_kv_heads;
   if (v->max_q_rows > 0)
     // A decode row serves at most 16 rows per sequence and KV head: one row
