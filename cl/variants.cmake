@@ -219,7 +219,7 @@ endforeach()
 # Paged d128 also has rows for at most 8 rows (DEC_ROWS=8: the g + 8
 # fragment rows carry nothing) on two warps, each staging and computing 16
 # keys of every tile: one work-group's time per tile drops by a third (H200).
-# Two such 234-255-register warps per work-group fit only about 3.4
+# Two such 234-238-register warps per work-group fit only about 3.4
 # work-groups per SM (batch 56 x 8 KV heads ran in one wave, 60 not), so
 # `decode8` (CU_SLOTS 3) serves grids of at most 3 work-groups per CU and
 # `decode8_r168`, registers capped at 168 in the PTX (4 per SM, small
