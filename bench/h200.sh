@@ -49,6 +49,12 @@ if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
   B kv_write --batch 1 --seqlen-q 65536 --kv-heads 8 --head-dim 128 --dtype f16 --page-size 16
   B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16
   B paged_attention --batch 1 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 32768 --head-dim 128 --dtype f16 --page-size 16
+  # The one-warp decode row forced on the same two shapes: the two-warp rows
+  # (decode8, decode8_r168) are selected there, so this is their baseline.
+  for k in "64 4096" "1 32768"; do
+    read -r b n <<<"$k"
+    B paged_attention --batch "$b" --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k "$n" --head-dim 128 --dtype f16 --page-size 16 --variant paged_attention_mma_sm80_f16_d128_decode
+  done
   # Quantized KV caches (issue 7): each line runs the cache dtypes in turn on
   # one shape; f16 first, as the baseline of the same run.
   B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype f16,fp8_e4m3,fp8_e5m2,i8
