@@ -33,6 +33,23 @@ clattn_bench() {
     --iters "$ITERS" --json 2>/dev/null
 }
 
+# Logs one round's clattn ($3) and numpy ($4) JSON and prints their times,
+# rates and ratio: $1 "flops" (GFLOP/s) or "bytes" (GB/s), $2 the line's
+# prefix, $5 the round.
+round_line() {
+  printf '%s\n%s\n' "$3" "$4" >>"$LOG"
+  "$PY" -c '
+import json, sys
+kind, what, r = sys.argv[1], sys.argv[2], sys.argv[5]
+c, p = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+rate = (lambda d: d["tflops"] * 1e3) if kind == "flops" else (lambda d: d["gbps"])
+unit = "GFLOP/s" if kind == "flops" else "GB/s"
+print("%sround %s: clattn %s [%s] %.1f ms (%.1f %s), numpy %.1f ms (%.1f %s): "
+      "ratio numpy/clattn %.2fx" % (what, r, c["variant"], c["format"],
+      c["median_ms"], rate(c), unit, p["median_ms"], rate(p), unit,
+      p["median_ms"] / c["median_ms"]))' "$@"
+}
+
 # The medians of the rounds of clattn op $1 and numpy peer $2 in $LOG, and
 # the ratio numpy / clattn per round (median, min, max).
 summary() {
@@ -59,14 +76,7 @@ for r in $(seq 1 "$ROUNDS"); do
     --seqlen-q $N --head-dim $D --dtype f32)
   p=$("$PY" "$HERE/cpu_peer.py" --heads $H --seqlen $N --head-dim $D \
     --warmup "$WARMUP" --iters "$ITERS")
-  printf '%s\n%s\n' "$c" "$p" >>"$LOG"
-  "$PY" -c '
-import json, sys
-c, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print("round %s: clattn %s [%s] %.1f ms (%.1f GFLOP/s), numpy %.1f ms "
-      "(%.1f GFLOP/s): ratio numpy/clattn %.2fx" % (sys.argv[3], c["variant"],
-      c["format"], c["median_ms"], c["tflops"] * 1e3, p["median_ms"],
-      p["tflops"] * 1e3, p["median_ms"] / c["median_ms"]))' "$c" "$p" "$r"
+  round_line flops "" "$c" "$p" "$r"
 done
 echo "shape: 1 sequence, $H heads, $N tokens, head_dim $D, f32, non-causal; $ROUNDS rounds of $ITERS timed runs"
 summary attention numpy
@@ -80,14 +90,7 @@ for r in $(seq 1 "$ROUNDS"); do
   p=$("$PY" "$HERE/cpu_peer.py" --decode --batch $DB --heads $DH \
     --kv-heads $DKV --seqlen $DN --head-dim $D --page-size 16 \
     --warmup "$WARMUP" --iters "$ITERS")
-  printf '%s\n%s\n' "$c" "$p" >>"$LOG"
-  "$PY" -c '
-import json, sys
-c, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print("decode round %s: clattn %s [%s] %.1f ms (%.1f GB/s), numpy %.1f ms "
-      "(%.1f GB/s): ratio numpy/clattn %.2fx" % (sys.argv[3], c["variant"],
-      c["format"], c["median_ms"], c["gbps"], p["median_ms"], p["gbps"],
-      p["median_ms"] / c["median_ms"]))' "$c" "$p" "$r"
+  round_line bytes "decode " "$c" "$p" "$r"
 done
 echo "decode: batch $DB, $DH/$DKV heads, $DN keys, head_dim $D, f32, page 16 NHD; $ROUNDS rounds of $ITERS timed runs"
 summary paged_attention numpy_paged_decode
