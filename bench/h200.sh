@@ -60,6 +60,13 @@ if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
   B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype f16,fp8_e4m3,fp8_e5m2,i8
   B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype fp8_e4m3,i8 --scale-mode token-head
   B paged_attention --batch 1 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 32768 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype f16,fp8_e4m3
+  # The portable row forced on fp8: the `_q8` tensor-core rows' baseline.
+  B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype fp8_e4m3 --variant paged_attention_generic_d128
+  B paged_attention --batch 64 --heads 32 --kv-heads 8 --seqlen-q 1 --seqlen-k 4096 --head-dim 128 --dtype bf16 --page-size 16 --cache-dtype fp8_e4m3,i8
+  # Chunked prefill (512 new tokens of 4096) over the same caches, and the
+  # portable row forced on fp8 as the `_q8` prefill rows' baseline.
+  B paged_attention --batch 8 --heads 32 --kv-heads 8 --seqlen-q 512 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype f16,fp8_e4m3,fp8_e5m2,i8
+  B paged_attention --batch 8 --heads 32 --kv-heads 8 --seqlen-q 512 --seqlen-k 4096 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype fp8_e4m3 --variant paged_attention_generic_d128
   B kv_write --seqlen-q 65536 --kv-heads 8 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype f16,fp8_e4m3,i8
   B kv_write --seqlen-q 65536 --kv-heads 8 --head-dim 128 --dtype f16 --page-size 16 --cache-dtype fp8_e4m3 --scale-mode token-head
   B attention --batch 8 --heads 32 --kv-heads 32 --seqlen-q 4096 --head-dim 128 --dtype f16

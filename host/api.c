@@ -274,7 +274,7 @@ clattn_status clattn_query_variant(clattn_context c, clattn_op op,
                         "clattn_query_variant: head_dim %d (1..256) or dtype "
                         "codes %d/%d out of range",
                         head_dim, (int)dtype, (int)cache_dtype);
-  clattn_select_args a = {op, head_dim, dtype, cache_dtype, 0, 0, 0, 0};
+  clattn_select_args a = {op, head_dim, dtype, cache_dtype, 0, 0, 0, 0, 0};
   const clattn_variant *v = NULL;
   clattn_format f = CLATTN_FORMAT_SOURCE;
   st = clattn__choose(c, &a, &v, &f);

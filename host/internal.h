@@ -110,6 +110,7 @@ typedef struct clattn_variant {
   int ptx_sm90a;         // wgmma behind markers: cc 9.0 only, PTX rewrite
   int ptx_maxnreg;       // > 0: `.maxnreg` for the kernel, PTX rewrite
   int cu_slots;          // > 0: work-groups per CU at once (decode rows)
+  int tensor_scales;     // quantized cache with per-tensor scales only
   unsigned dtypes;       // bit (1 << clattn_dtype) of accepted q/in dtypes
   unsigned cache_dtypes; // the same for the KV cache (kv_write, paged)
   size_t local_mem;      // bytes of __local the kernel declares
@@ -147,6 +148,7 @@ typedef struct clattn_select_args {
   int group;                // num_heads / num_kv_heads; 0 = not known
   int allow_tf32;           // the caller accepts tf32 products for f32
   long kv_groups;           // batch * num_kv_heads; 0 = not known
+  int token_scales;         // a quantized cache has per-token-head scales
 } clattn_select_args;
 
 typedef struct clattn_candidate {

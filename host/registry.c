@@ -145,6 +145,12 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
              clattn_dtype_name(a->cache_dtype));
     return 0;
   }
+  if (v->tensor_scales && a->op != CLATTN_OP_ATTENTION && a->token_scales) {
+    snprintf(why, n,
+             "per-token-head cache scales: this row folds per-tensor "
+             "scales only");
+    return 0;
+  }
   // After the dtype checks: an f16 call is told the dtype, not this.
   if (v->tf32 && !a->allow_tf32) {
     snprintf(why, n, "tf32 products: the call did not set allow_tf32");

@@ -18,7 +18,8 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 #   [CACHE_DTYPES <F32|F16|BF16|FP8_E4M3|FP8_E5M2|I8>...] [LOCAL_MEM <bytes>]
 #   [TILE <KEY=n>...] [DEFINES <KEY=v>...] [SPIRV_EXT <ext>...]
 #   [SPIRV_MINOR <n>] [SOURCE_ONLY] [BUILD_OPTIONS <opt>...]
-#   [MAX_Q_ROWS <n>] [TF32] [PTX_SM90A] [PTX_MAXNREG <n>] [CU_SLOTS <n>])
+#   [MAX_Q_ROWS <n>] [TF32] [PTX_SM90A] [PTX_MAXNREG <n>] [CU_SLOTS <n>]
+#   [TENSOR_SCALES])
 # MAX_Q_ROWS: eligible only for calls whose max_seqlen_q * group (rows of
 # one sequence and KV head) is known and at most n (the decode rows).
 # TF32: an f32 row with tf32 products, eligible only when the caller opts in
@@ -33,6 +34,8 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 # fewer than its local memory allows (measured); a decode row with it is
 # eligible only for grids of batch * kv_heads <= n per compute unit, and
 # its split count plans waves of n.
+# TENSOR_SCALES: a row for quantized caches that folds per-tensor scales
+# only; not eligible when a cache has per-token-head scales.
 # BUILD_OPTIONS (source-only rows) go to clBuildProgram as they are, e.g.
 # NVIDIA's -cl-nv-* options (note: the H200 driver accepted
 # -cl-nv-maxrregcount=N and ignored it).
@@ -42,7 +45,7 @@ set_property(GLOBAL PROPERTY CLATTN_SPV_FILES "")
 # declarations lack the intel_sub_group_* functions).
 # TILE keys become both `.tile = {.KEY = n}` and `-DKEY=n`.
 function(clattn_variant name)
-  cmake_parse_arguments(V "SOURCE_ONLY;TF32;PTX_SM90A" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM;SPIRV_MINOR;MAX_Q_ROWS;PTX_MAXNREG;CU_SLOTS"
+  cmake_parse_arguments(V "SOURCE_ONLY;TF32;PTX_SM90A;TENSOR_SCALES" "OP;SOURCE;PRIORITY;CLASS;MIN_NV_CC;HEAD_DIM_MULTIPLE;LOCAL_MEM;SPIRV_MINOR;MAX_Q_ROWS;PTX_MAXNREG;CU_SLOTS"
                         "REQUIRES;DTYPES;CACHE_DTYPES;TILE;DEFINES;SPIRV_EXT;BUILD_OPTIONS" ${ARGN})
   foreach(req OP SOURCE PRIORITY)
     if(NOT DEFINED V_${req})
@@ -52,7 +55,7 @@ function(clattn_variant name)
   if(NOT V_CLASS)
     set(V_CLASS ANY)
   endif()
-  foreach(flag TF32 PTX_SM90A)
+  foreach(flag TF32 PTX_SM90A TENSOR_SCALES)
     if(V_${flag})
       set(V_${flag} 1)
     else()
@@ -164,7 +167,7 @@ function(clattn_variant name)
     set(spv_len "clattn_spv_${name}_len")
   endif()
 
-  set(row "  {.name = \"${name}\", .op = CLATTN_OP_${V_OP}, .requires = ${req_c},\n   .dclass = CLATTN_CLASS_${V_CLASS}, .priority = ${V_PRIORITY}, .min_nv_cc = ${V_MIN_NV_CC},\n   .max_q_rows = ${V_MAX_Q_ROWS}, .tf32 = ${V_TF32}, .ptx_sm90a = ${V_PTX_SM90A},\n   .ptx_maxnreg = ${V_PTX_MAXNREG}, .cu_slots = ${V_CU_SLOTS},\n   .head_dim_multiple = ${V_HEAD_DIM_MULTIPLE}, .dtypes = ${dt_c},\n   .cache_dtypes = ${cdt_c}, .local_mem = ${V_LOCAL_MEM},\n   .tile = {${tile_c}}, .build_options = \"${opts}\", .source_index = ${src_index},\n")
+  set(row "  {.name = \"${name}\", .op = CLATTN_OP_${V_OP}, .requires = ${req_c},\n   .dclass = CLATTN_CLASS_${V_CLASS}, .priority = ${V_PRIORITY}, .min_nv_cc = ${V_MIN_NV_CC},\n   .max_q_rows = ${V_MAX_Q_ROWS}, .tf32 = ${V_TF32}, .ptx_sm90a = ${V_PTX_SM90A},\n   .ptx_maxnreg = ${V_PTX_MAXNREG}, .cu_slots = ${V_CU_SLOTS},\n   .tensor_scales = ${V_TENSOR_SCALES},\n   .head_dim_multiple = ${V_HEAD_DIM_MULTIPLE}, .dtypes = ${dt_c},\n   .cache_dtypes = ${cdt_c}, .local_mem = ${V_LOCAL_MEM},\n   .tile = {${tile_c}}, .build_options = \"${opts}\", .source_index = ${src_index},\n")
   if(CLATTN_WITH_SPIRV AND NOT V_SOURCE_ONLY)
     string(APPEND row "   .spirv = clattn_spv_${name}, .spirv_minor = ${V_SPIRV_MINOR}},\n")
     set_property(GLOBAL APPEND_STRING PROPERTY CLATTN_SPV_LENS "  clattn_spv_${name}_len,\n")

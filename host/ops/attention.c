@@ -246,7 +246,9 @@ static clattn_status enqueue(clattn_context ctx, cl_command_queue queue,
                           p->max_seqlen_q,
                           p->num_heads / p->num_kv_heads,
                           p->allow_tf32 != 0,
-                          (long)p->batch * p->num_kv_heads};
+                          (long)p->batch * p->num_kv_heads,
+                          c->k_sc_mode == CLATTN_SCALE_TOKEN_HEAD ||
+                              c->v_sc_mode == CLATTN_SCALE_TOKEN_HEAD};
   const clattn_variant *v = NULL;
   clattn_format f;
   cl_kernel k = NULL, km = NULL;

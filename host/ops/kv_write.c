@@ -158,6 +158,7 @@ clattn_kv_write(clattn_context ctx, cl_command_queue queue,
                           0,
                           0,
                           0,
+                          0,
                           0};
   const clattn_variant *v = NULL;
   clattn_format f;

@@ -757,7 +757,8 @@ static int run_one(tool_session *s, bench_opts o, const tool_dev *dev,
         o.op == CLATTN_OP_KV_WRITE ? 0 : o.seqlen_q,
         o.op == CLATTN_OP_KV_WRITE ? 0 : o.heads / o.kv_heads,
         o.op != CLATTN_OP_KV_WRITE && o.tf32,
-        o.op == CLATTN_OP_KV_WRITE ? 0 : (long)o.batch * o.kv_heads};
+        o.op == CLATTN_OP_KV_WRITE ? 0 : (long)o.batch * o.kv_heads,
+        o.scale_mode == CLATTN_SCALE_TOKEN_HEAD};
     const clattn_variant *v = NULL;
     clattn_format f = CLATTN_FORMAT_SOURCE;
     const char *vname = "?", *fname = "?";

@@ -139,7 +139,6 @@ static void select_ops(dev_report *r, const probe_opts *o, const env_force *f) {
             : (o->seqlen_q ? o->seqlen_q
                            : (op == CLATTN_OP_ATTENTION ? 512 : 1));
     orp->args.group = op == CLATTN_OP_KV_WRITE ? 0 : o->group;
-    orp->args.group = op == CLATTN_OP_KV_WRITE ? 0 : o->group;
     orp->forced = f->variant[op][0] ? f->variant[op] : NULL;
     orp->selected =
         clattn__select(&r->caps, &orp->args, orp->forced, orp->cands, MAX_CANDS,

@@ -828,13 +828,13 @@ static int pick_dim(const clattn_variant *v, const clattn_caps *caps,
                     clattn_op op, clattn_dtype dt, int max_q, int group,
                     const int *dims, int prefer_max) {
   if (prefer_max && v->tile.D_MAX > 0) {
-    clattn_select_args a = {op, v->tile.D_MAX, dt, dt, max_q, group, 0, 0};
+    clattn_select_args a = {op, v->tile.D_MAX, dt, dt, max_q, group, 0, 0, 0};
     char why[160];
     if (clattn__variant_eligible(v, caps, &a, why, sizeof why))
       return v->tile.D_MAX;
   }
   for (int i = 0; i < 8 && dims[i]; i++) {
-    clattn_select_args a = {op, dims[i], dt, dt, max_q, group, 0, 0};
+    clattn_select_args a = {op, dims[i], dt, dt, max_q, group, 0, 0, 0};
     char why[160];
     if (clattn__variant_eligible(v, caps, &a, why, sizeof why))
       return dims[i];

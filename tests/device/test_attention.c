@@ -570,7 +570,7 @@ static void run_case(const att_case *c, int tf32) {
   clattn_tensor tl_ = {bl.mem, tu_off(&bl) + vl.off, {vl.s0, 0}, CLATTN_F32};
 
   clattn_select_args sa = {CLATTN_OP_ATTENTION,    D,    dt, dt, max_q,
-                           c->heads / c->kv_heads, tf32, 0};
+                           c->heads / c->kv_heads, tf32, 0,  0};
   const char *names[32];
   int nvar = tu_eligible_variants(e, &sa, names, 32);
   ck_assert_msg(nvar >= 1, "%s: no eligible attention variant (seed %llu)",

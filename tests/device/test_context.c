@@ -356,7 +356,7 @@ static int fill_cache(const char *dir) {
   if (clattn_context_create(e->ctx, e->device, &o, &c) != CLATTN_SUCCESS)
     return 2;
   clattn_select_args a = {
-      CLATTN_OP_KV_WRITE, 16, CLATTN_F32, CLATTN_F32, 0, 0, 0, 0};
+      CLATTN_OP_KV_WRITE, 16, CLATTN_F32, CLATTN_F32, 0, 0, 0, 0, 0};
   const char *names[16];
   int n = tu_eligible_variants(e, &a, names, 16), bad = 0;
   // No Check asserts out here (no test is running): a bare kv_write.
@@ -428,7 +428,7 @@ START_TEST(two_processes_fill_one_dir) {
   }
   // One entry per variant, no temporary file left, every entry sound.
   clattn_select_args a = {
-      CLATTN_OP_KV_WRITE, 16, CLATTN_F32, CLATTN_F32, 0, 0, 0, 0};
+      CLATTN_OP_KV_WRITE, 16, CLATTN_F32, CLATTN_F32, 0, 0, 0, 0, 0};
   const char *vn[16];
   int nv = tu_eligible_variants(e, &a, vn, 16);
   char names[16][1024];

@@ -108,7 +108,7 @@ START_TEST(cu_seqlens_guards) {
                 to = tu_tensor(&bo, CLATTN_F32, H * D, D),
                 tl = tu_tensor(&bl, CLATTN_F32, TQ, 0);
   clattn_select_args sa = {
-      CLATTN_OP_ATTENTION, D, CLATTN_F32, CLATTN_F32, 4, H / KH, 0, 0};
+      CLATTN_OP_ATTENTION, D, CLATTN_F32, CLATTN_F32, 4, H / KH, 0, 0, 0};
   const char *names[32];
   int nvar = tu_eligible_variants(e, &sa, names, 32);
   ck_assert_int_ge(nvar, 1);
@@ -223,7 +223,7 @@ START_TEST(paged_cu_q_guard) {
   clattn_cache vc = kc;
   vc.buffer = bvc.mem;
   clattn_select_args sa = {
-      CLATTN_OP_PAGED_ATTENTION, D, CLATTN_F32, CLATTN_F32, 1, H / KH, 0, 0};
+      CLATTN_OP_PAGED_ATTENTION, D, CLATTN_F32, CLATTN_F32, 1, H / KH, 0, 0, 0};
   const char *names[32];
   int nvar = tu_eligible_variants(e, &sa, names, 32);
   ck_assert_int_ge(nvar, 1);

@@ -212,7 +212,7 @@ static const clattn_dtype pairs[][2] = {{CLATTN_F32, CLATTN_F32},
 // Runs one case with every eligible variant.
 static void all_variants(tu_env *e, const kv_case *k, tu_rng *r) {
   clattn_select_args a = {
-      CLATTN_OP_KV_WRITE, k->dim, k->in_dt, k->cache_dt, 0, 0, 0, 0};
+      CLATTN_OP_KV_WRITE, k->dim, k->in_dt, k->cache_dt, 0, 0, 0, 0, 0};
   const char *names[16];
   int n = tu_eligible_variants(e, &a, names, 16);
   ck_assert_int_gt(n, 0);

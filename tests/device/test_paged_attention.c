@@ -601,7 +601,7 @@ static void run_case(const pg_case *c, int tf32) {
 
   clattn_select_args sa = {
       CLATTN_OP_PAGED_ATTENTION, D, dt, dt, p->max_q, p->H / p->KVH, tf32,
-      (long)p->B * p->KVH};
+      (long)p->B * p->KVH,       0};
   const char *names[32];
   int nvar = tu_eligible_variants(e, &sa, names, 32);
   ck_assert_msg(nvar >= 1,

@@ -442,7 +442,7 @@ START_TEST(kv_write_codes_and_scales) {
         k.mode = modes[m];
         k.specials = i == 0;
         clattn_select_args a = {
-            CLATTN_OP_KV_WRITE, k.dim, k.in_dt, k.cache_dt, 0, 0, 0, 0};
+            CLATTN_OP_KV_WRITE, k.dim, k.in_dt, k.cache_dt, 0, 0, 0, 0, 0};
         const char *names[8];
         const int nv = tu_eligible_variants(e, &a, names, 8);
         ck_assert_int_gt(nv, 0);
@@ -727,6 +727,31 @@ static const qpa_case qpa_cases[] = {
     {"i8 token-head decode split", CLATTN_I8, CLATTN_F32, 2, 1, 16, 128, 16, 2,
      2, 1, 600, 3},
     {"i8 buffer", CLATTN_I8, CLATTN_F16, 1, 1, 5, 13, 3, 1, 3, 5, 60, 0},
+    // Decode shapes of the NVIDIA `_q8` rows (16-bit q, head_dim % 8 == 0,
+    // per-tensor scales, max_q x group <= 16 or 8); elsewhere portable rows.
+    {"e4m3 tensor decode f16 gqa4", CLATTN_FP8_E4M3, CLATTN_F16, 0, 0, 16, 128,
+     32, 8, 3, 1, 700, 0},
+    {"e5m2 buffer decode bf16 d64 split", CLATTN_FP8_E5M2, CLATTN_BF16, 1, 1,
+     16, 64, 16, 2, 2, 1, 500, 3},
+    {"i8 tensor spec f16 d96", CLATTN_I8, CLATTN_F16, 0, 0, 16, 96, 8, 4, 3, 3,
+     300, 0},
+    {"e4m3 buffer bf16 g16 split", CLATTN_FP8_E4M3, CLATTN_BF16, 1, 1, 16, 128,
+     16, 1, 2, 1, 260, 2},
+    {"i8 tensor f16 d40 page 7", CLATTN_I8, CLATTN_F16, 0, 0, 7, 40, 4, 2, 2, 2,
+     150, 0},
+    {"e5m2 tensor bf16 spec page 32", CLATTN_FP8_E5M2, CLATTN_BF16, 0, 0, 32,
+     128, 8, 2, 2, 2, 400, 0},
+    {"e5m2 tensor f16 decode gqa8", CLATTN_FP8_E5M2, CLATTN_F16, 0, 0, 16, 128,
+     16, 2, 2, 1, 300, 0},
+    {"i8 buffer bf16 decode d64", CLATTN_I8, CLATTN_BF16, 1, 0, 16, 64, 8, 2, 2,
+     1, 200, 0},
+    // Chunked prefill (more than 16 rows per KV head): the 64-row `_q8` rows.
+    {"e4m3 tensor prefill f16", CLATTN_FP8_E4M3, CLATTN_F16, 0, 0, 16, 128, 8,
+     2, 2, 40, 300, 0},
+    {"i8 buffer prefill bf16 d64 split", CLATTN_I8, CLATTN_BF16, 1, 1, 16, 64,
+     8, 4, 2, 24, 200, 2},
+    {"e5m2 tensor prefill f16 d72 page 5", CLATTN_FP8_E5M2, CLATTN_F16, 0, 0, 5,
+     72, 4, 1, 2, 30, 130, 0},
 };
 
 START_TEST(paged_attention_quantized) {
@@ -741,7 +766,8 @@ START_TEST(paged_attention_quantized) {
                           c->max_q,
                           c->heads / c->kv_heads,
                           0,
-                          (long)c->batch * c->kv_heads};
+                          (long)c->batch * c->kv_heads,
+                          c->mode == CLATTN_SCALE_TOKEN_HEAD};
   const char *names[32];
   const int nv = tu_eligible_variants(e, &a, names, 32);
   ck_assert_int_gt(nv, 0);

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,7 +58,7 @@ static clattn_caps fake(int kind) {
 }
 
 static clattn_select_args args(clattn_op op, int d, clattn_dtype dt) {
-  clattn_select_args a = {op, d, dt, dt, 1, 1, 0, 0};
+  clattn_select_args a = {op, d, dt, dt, 1, 1, 0, 0, 0};
   return a;
 }
 
@@ -285,9 +286,15 @@ START_TEST(nvidia_tensor_core_rows) {
        "attention_generic_d128", 512, 1, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    clattn_select_args a = {
-        cases[i].op, cases[i].d,     cases[i].dt, cases[i].cache_dt,
-        cases[i].q,  cases[i].group, 0,           cases[i].kv_groups};
+    clattn_select_args a = {cases[i].op,
+                            cases[i].d,
+                            cases[i].dt,
+                            cases[i].cache_dt,
+                            cases[i].q,
+                            cases[i].group,
+                            0,
+                            cases[i].kv_groups,
+                            0};
     const clattn_variant *v = select_nv(cases[i].cc, cases[i].ptx, &a);
     ck_assert_msg(v && strcmp(v->name, cases[i].want) == 0,
                   "case %zu: got %s, want %s", i, v ? v->name : "(none)",
@@ -485,7 +492,20 @@ END_TEST
 // row that takes a float cache also takes fp8/i8 (they share their source);
 // the selected row is the one a float cache gets; non-cache dtypes are
 // rejected with a reason naming the cache dtype; attention ignores it.
+// The `_q8` row of a 16-bit sm_80 row (its name with sm89 and _q8), or
+// NULL.
+static const clattn_variant *q8_twin(const clattn_variant *v) {
+  char name[128];
+  const char *at = strstr(v->name, "_sm80_");
+  if (!at)
+    return NULL;
+  snprintf(name, sizeof name, "%.*s_sm89_%s_q8", (int)(at - v->name), v->name,
+           at + 6);
+  return clattn__variant_by_name(name);
+}
+
 START_TEST(quantized_cache_dtypes) {
+  int n_twins = 0;
   static const clattn_dtype qd[] = {CLATTN_FP8_E4M3, CLATTN_FP8_E5M2,
                                     CLATTN_I8};
   static const clattn_op ops[] = {CLATTN_OP_KV_WRITE,
@@ -505,13 +525,29 @@ START_TEST(quantized_cache_dtypes) {
           int nc = 0;
           const clattn_variant *v =
               clattn__select(&c, &a, NULL, cands, 32, &nc, why, sizeof why);
-          // Tensor-core rows stage the cache raw (16-bit only): a quantized
-          // cache falls back to a portable row there.
-          ck_assert_msg(want && want->tile.MMA ? v && !v->tile.MMA : v == want,
-                        "%s %s d%d %s: selected %s, float %s", kind_names[k],
-                        clattn_op_name(ops[o]), dims[d],
-                        clattn_dtype_name(qd[q]), v ? v->name : "none",
-                        want ? want->name : "none");
+          // Tensor-core rows stage 16-bit caches raw: a quantized cache
+          // gets the decode row's `_q8` twin where that is eligible (sm_89+,
+          // per-tensor scales), a portable row otherwise.
+          const clattn_variant *tw =
+              want && want->tile.MMA ? q8_twin(want) : NULL;
+          const int tw_ok =
+              tw && clattn__variant_eligible(tw, &c, &a, why, sizeof why);
+          ck_assert_msg(
+              want && want->tile.MMA ? (tw_ok ? v == tw : v && !v->tile.MMA)
+                                     : v == want,
+              "%s %s d%d %s: selected %s, float %s", kind_names[k],
+              clattn_op_name(ops[o]), dims[d], clattn_dtype_name(qd[q]),
+              v ? v->name : "none", want ? want->name : "none");
+          if (tw_ok) {
+            a.token_scales = 1;
+            const clattn_variant *vt =
+                clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
+            ck_assert_msg(vt && !vt->tile.MMA,
+                          "%s: per-token-head scales selected %s", tw->name,
+                          vt ? vt->name : "none");
+            a.token_scales = 0;
+            n_twins++;
+          }
           for (int i = 0; i < nc; i++)
             ck_assert_msg(cands[i].v->tile.MMA || (cands[i].v->cache_dtypes &
                                                    CLATTN_DTYPE_BIT(qd[q])),
@@ -553,6 +589,27 @@ START_TEST(quantized_cache_dtypes) {
                 why);
   a.cache_dtype = CLATTN_F16;
   ck_assert(clattn__variant_eligible(&row, &c, &a, why, sizeof why));
+  // The H200 (sm_90) serves quantized decode on the `_q8` rows: d64 and
+  // d128, three cache dtypes each.
+  ck_assert_int_ge(n_twins, 6);
+  const clattn_variant *q8 =
+      clattn__variant_by_name("paged_attention_mma_sm89_f16_d128_decode_q8");
+  ck_assert_ptr_nonnull(q8);
+  a.cache_dtype = CLATTN_I8;
+  a.token_scales = 1;
+  c = fake(H200);
+  ck_assert(!clattn__variant_eligible(q8, &c, &a, why, sizeof why));
+  ck_assert_msg(strstr(why, "per-token-head"), "why: %s", why);
+  // Chunked prefill over an fp8 cache: the 64-row `_q8` row.
+  a.token_scales = 0;
+  a.cache_dtype = CLATTN_FP8_E4M3;
+  a.max_seqlen_q = 512;
+  a.group = 4;
+  const clattn_variant *pv =
+      clattn__select(&c, &a, NULL, NULL, 0, NULL, why, sizeof why);
+  ck_assert_msg(
+      pv && strcmp(pv->name, "paged_attention_mma_sm89_f16_d128_q8") == 0,
+      "prefill over fp8 selected %s", pv ? pv->name : "none");
 }
 END_TEST
 
