@@ -225,7 +225,10 @@ CLATTN_API clattn_status clattn_context_force_format(clattn_context ctx,
                                                      const char *format);
 // Reports the variant and program format the op would use for a call with
 // this head_dim, q (or key) dtype and cache dtype (ignored by attention).
-// The returned strings are static.
+// It knows no sequence lengths, group or scale mode: it reports a prefill
+// row, and for an 8-bit cache the row of per-tensor scales (a call with
+// per-token-head scales may take a portable row instead). The returned
+// strings are static.
 CLATTN_API clattn_status clattn_query_variant(
     clattn_context ctx, clattn_op op, cl_int head_dim, clattn_dtype dtype,
     clattn_dtype cache_dtype, const char **variant, const char **format);

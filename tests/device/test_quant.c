@@ -467,11 +467,15 @@ END_TEST
 //   |out - ref| <= (exp(2 Delta) - 1) max_j |v~_jd| + max_j e_v(j, d)
 // with Delta = scale * max_j sum_d |q_d| e_k(j, d), e(x) the element error
 // bound: 2^-(m+1) |x| + s * 2^(emin-m-1) for FP8 (m mantissa bits), s / 2
-// for I8 (s the element's scale).
+// for I8 (s the element's scale). Softcap (1-Lipschitz) and sinks (an
+// unperturbed term of the denominator) keep the bound.
+// pad: cache elements after each (token, head) row of dim (strides of dim
+// + pad; the padding holds NaN codes). extras: 1 softcap 8, 2 sinks.
 typedef struct qpa_case {
   const char *name;
   clattn_dtype cache_dt, q_dt;
   int mode, hnd, bs, dim, heads, kv_heads, batch, max_q, max_k, splits;
+  int pad, extras;
 } qpa_case;
 
 static double elem_err(int dt, double x, double s) {
@@ -485,7 +489,7 @@ static double elem_err(int dt, double x, double s) {
 static void run_qpa(tu_env *e, const qpa_case *c, tu_rng *r, double *worst_a,
                     double *worst_b) {
   const int B = c->batch, H = c->heads, KH = c->kv_heads, D = c->dim,
-            BS = c->bs;
+            BS = c->bs, PD = c->dim + c->pad;
   int *cu_q = malloc(sizeof(int) * (size_t)(B + 1)),
       *cu_k = malloc(sizeof(int) * (size_t)(B + 1)),
       *klen = malloc(sizeof(int) * (size_t)B);
@@ -510,7 +514,8 @@ static void run_qpa(tu_env *e, const qpa_case *c, tu_rng *r, double *worst_a,
   double *kq = malloc(sizeof(double) * nkv), *vq = malloc(sizeof(double) * nkv);
   double *ek = malloc(sizeof(double) * nkv), *ev = malloc(sizeof(double) * nkv);
   tu_buf bq, bo, bkc, bvc, bks, bvs, bcq, bsk, bbt;
-  const size_t ncache = (size_t)NB * BS * KH * D, nscale = (size_t)NB * BS * KH;
+  const size_t ncache = (size_t)NB * BS * KH * PD,
+               nscale = (size_t)NB * BS * KH;
   ck_assert(!tu_buf_alloc(e, &bkc, ncache, 1));
   ck_assert(!tu_buf_alloc(e, &bvc, ncache, 1));
   memset(bkc.host, 0x7f, ncache); // unused slots: NaN / max codes
@@ -528,8 +533,8 @@ static void run_qpa(tu_env *e, const qpa_case *c, tu_rng *r, double *worst_a,
     memcpy(bks.host, &ts[0], 4);
     memcpy(bvs.host, &ts[1], 4);
   }
-  const cl_long sb = (cl_long)BS * KH * D, ss = c->hnd ? D : (cl_long)KH * D,
-                sh = c->hnd ? (cl_long)BS * D : D;
+  const cl_long sb = (cl_long)BS * KH * PD, ss = c->hnd ? PD : (cl_long)KH * PD,
+                sh = c->hnd ? (cl_long)BS * PD : PD;
   // Block table: a random permutation of the pages.
   int *perm = malloc(sizeof(int) * (size_t)NB);
   for (int i = 0; i < NB; i++)
@@ -626,6 +631,19 @@ static void run_qpa(tu_env *e, const qpa_case *c, tu_rng *r, double *worst_a,
   p.max_blocks_per_seq = max_blocks;
   p.block_table_stride = max_blocks;
   p.num_splits = c->splits;
+  double sinks[64];
+  tu_buf bsn;
+  ck_assert(H <= 64 && !tu_buf_alloc(e, &bsn, (size_t)H, 4));
+  for (int h = 0; h < H; h++) {
+    const float x = (float)tu_uniform(r, -1, 3);
+    memcpy(bsn.host + 4 * (size_t)h, &x, 4);
+    sinks[h] = x;
+  }
+  ck_assert(!tu_buf_upload(e, &bsn));
+  if (c->extras & 1)
+    p.softcap = 8.0f;
+  if (c->extras & 2)
+    p.sinks = tu_buffer(&bsn);
   ck_assert(!tu_buf_poison(e, &bo));
   clattn_tensor tq = tu_tensor(&bq, c->q_dt, (cl_long)H * D, D),
                 to = tu_tensor(&bo, c->q_dt, (cl_long)H * D, D);
@@ -641,8 +659,14 @@ static void run_qpa(tu_env *e, const qpa_case *c, tu_rng *r, double *worst_a,
 
   double *ra = malloc(sizeof(double) * nq), *rb = malloc(sizeof(double) * nq);
   const double smx = 1.0 / sqrt((double)D);
-  ref_attn_problem rp = {B,  H,   KH, D,  cu_q, cu_k, q,    kq,
-                         vq, smx, 1,  -1, -1,   0.0,  NULL, NULL};
+  ref_attn_problem rp = {B,    H,
+                         KH,   D,
+                         cu_q, cu_k,
+                         q,    kq,
+                         vq,   smx,
+                         1,    -1,
+                         -1,   c->extras & 1 ? 8.0 : 0.0,
+                         NULL, c->extras & 2 ? sinks : NULL};
   ref_attention(&rp, ra, NULL);
   rp.k = k0;
   rp.v = v0;
@@ -703,55 +727,65 @@ static void run_qpa(tu_env *e, const qpa_case *c, tu_rng *r, double *worst_a,
   free(cu_q);
   free(cu_k);
   free(klen);
-  tu_buf *bufs[] = {&bq, &bo, &bkc, &bvc, &bks, &bvs, &bcq, &bsk, &bbt};
+  tu_buf *bufs[] = {&bq, &bo, &bkc, &bvc, &bks, &bvs, &bcq, &bsk, &bbt, &bsn};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     tu_buf_free(bufs[i]);
 }
 
 static const qpa_case qpa_cases[] = {
     // name, cache, q, mode, hnd, bs, dim, heads, kv_heads, batch, max_q,
-    // max_k, splits
+    // max_k, splits, pad, extras
     {"e4m3 tensor decode", CLATTN_FP8_E4M3, CLATTN_F32, 0, 0, 16, 128, 8, 2, 4,
-     1, 300, 0},
+     1, 300, 0, 0, 0},
     {"e4m3 token-head prefill", CLATTN_FP8_E4M3, CLATTN_F16, 2, 1, 7, 64, 4, 4,
-     3, 20, 90, 1},
+     3, 20, 90, 1, 0, 0},
     {"e4m3 buffer split", CLATTN_FP8_E4M3, CLATTN_F32, 1, 0, 16, 80, 6, 2, 2, 3,
-     400, 4},
+     400, 4, 0, 0},
     {"e5m2 tensor", CLATTN_FP8_E5M2, CLATTN_F32, 0, 1, 16, 128, 4, 1, 3, 4, 200,
-     1},
+     1, 0, 0},
     {"e5m2 token-head decode", CLATTN_FP8_E5M2, CLATTN_BF16, 2, 0, 32, 256, 8,
-     2, 3, 1, 260, 0},
-    {"e5m2 buffer", CLATTN_FP8_E5M2, CLATTN_F32, 1, 0, 1, 32, 2, 1, 2, 6, 40,
-     1},
-    {"i8 tensor", CLATTN_I8, CLATTN_F32, 0, 0, 16, 64, 8, 8, 2, 9, 120, 0},
+     2, 3, 1, 260, 0, 0, 0},
+    {"e5m2 buffer", CLATTN_FP8_E5M2, CLATTN_F32, 1, 0, 1, 32, 2, 1, 2, 6, 40, 1,
+     0, 0},
+    {"i8 tensor", CLATTN_I8, CLATTN_F32, 0, 0, 16, 64, 8, 8, 2, 9, 120, 0, 0,
+     0},
     {"i8 token-head decode split", CLATTN_I8, CLATTN_F32, 2, 1, 16, 128, 16, 2,
-     2, 1, 600, 3},
-    {"i8 buffer", CLATTN_I8, CLATTN_F16, 1, 1, 5, 13, 3, 1, 3, 5, 60, 0},
+     2, 1, 600, 3, 0, 0},
+    {"i8 buffer", CLATTN_I8, CLATTN_F16, 1, 1, 5, 13, 3, 1, 3, 5, 60, 0, 0, 0},
     // Decode shapes of the NVIDIA `_q8` rows (16-bit q, head_dim % 8 == 0,
     // per-tensor scales, max_q x group <= 16 or 8); elsewhere portable rows.
     {"e4m3 tensor decode f16 gqa4", CLATTN_FP8_E4M3, CLATTN_F16, 0, 0, 16, 128,
-     32, 8, 3, 1, 700, 0},
+     32, 8, 3, 1, 700, 0, 0, 0},
     {"e5m2 buffer decode bf16 d64 split", CLATTN_FP8_E5M2, CLATTN_BF16, 1, 1,
-     16, 64, 16, 2, 2, 1, 500, 3},
+     16, 64, 16, 2, 2, 1, 500, 3, 0, 0},
     {"i8 tensor spec f16 d96", CLATTN_I8, CLATTN_F16, 0, 0, 16, 96, 8, 4, 3, 3,
-     300, 0},
+     300, 0, 0, 0},
     {"e4m3 buffer bf16 g16 split", CLATTN_FP8_E4M3, CLATTN_BF16, 1, 1, 16, 128,
-     16, 1, 2, 1, 260, 2},
+     16, 1, 2, 1, 260, 2, 0, 0},
     {"i8 tensor f16 d40 page 7", CLATTN_I8, CLATTN_F16, 0, 0, 7, 40, 4, 2, 2, 2,
-     150, 0},
+     150, 0, 0, 0},
     {"e5m2 tensor bf16 spec page 32", CLATTN_FP8_E5M2, CLATTN_BF16, 0, 0, 32,
-     128, 8, 2, 2, 2, 400, 0},
+     128, 8, 2, 2, 2, 400, 0, 0, 0},
     {"e5m2 tensor f16 decode gqa8", CLATTN_FP8_E5M2, CLATTN_F16, 0, 0, 16, 128,
-     16, 2, 2, 1, 300, 0},
+     16, 2, 2, 1, 300, 0, 0, 0},
     {"i8 buffer bf16 decode d64", CLATTN_I8, CLATTN_BF16, 1, 0, 16, 64, 8, 2, 2,
-     1, 200, 0},
+     1, 200, 0, 0, 0},
     // Chunked prefill (more than 16 rows per KV head): the 64-row `_q8` rows.
     {"e4m3 tensor prefill f16", CLATTN_FP8_E4M3, CLATTN_F16, 0, 0, 16, 128, 8,
-     2, 2, 40, 300, 0},
+     2, 2, 40, 300, 0, 0, 0},
     {"i8 buffer prefill bf16 d64 split", CLATTN_I8, CLATTN_BF16, 1, 1, 16, 64,
-     8, 4, 2, 24, 200, 2},
+     8, 4, 2, 24, 200, 2, 0, 0},
     {"e5m2 tensor prefill f16 d72 page 5", CLATTN_FP8_E5M2, CLATTN_F16, 0, 0, 5,
-     72, 4, 1, 2, 30, 130, 0},
+     72, 4, 1, 2, 30, 130, 0, 0, 0},
+    // Rows padded to 16-byte strides with head_dim % 16 == 8 (the `_q8`
+    // rows' zero-filled half chunk by cp.async; the padding is NaN codes),
+    // and softcap and sinks.
+    {"e4m3 tensor f16 d40 pitch 48 softcap sinks", CLATTN_FP8_E4M3, CLATTN_F16,
+     0, 0, 16, 40, 8, 2, 2, 1, 200, 0, 8, 3},
+    {"i8 buffer prefill bf16 d72 pitch 80 softcap", CLATTN_I8, CLATTN_BF16, 1,
+     1, 16, 72, 4, 2, 2, 20, 150, 2, 8, 1},
+    {"e5m2 tensor f16 decode sinks split", CLATTN_FP8_E5M2, CLATTN_F16, 0, 0,
+     16, 128, 16, 2, 2, 1, 400, 3, 0, 2},
 };
 
 START_TEST(paged_attention_quantized) {
