@@ -429,8 +429,8 @@ attention(const __global uchar *q, ulong q_off, long q_s0, long q_s1, int q_dt,
     k_sc += k_sc_off;
   if (v_sc)
     v_sc += v_sc_off;
-  const float ks = k_sc_mode == SCALE_TENSOR_BUFFER ? k_sc[0] : k_scale;
-  const float vs = v_sc_mode == SCALE_TENSOR_BUFFER ? v_sc[0] : v_scale;
+  const float ks = tensor_scale(k_sc_mode, k_sc, 0, k_scale);
+  const float vs = tensor_scale(v_sc_mode, v_sc, 0, v_scale);
   const float qk_scale = scale * ks;
 
   // Work-group-wide checks: cu_seqlens_q as a whole (the block -> sequence

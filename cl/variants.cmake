@@ -199,27 +199,35 @@ foreach(op attention paged_attention)
         set(rbm 64)
         set(rwg 128)
       endif()
-      clattn_variant(${op}_mma_sm${sm}_${dtl}_d${d} OP ${OPU}
-        SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY ${wgopt}
-        REQUIRES NV_PTX MIN_NV_CC ${sm} HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
-        CACHE_DTYPES ${dt}
-        LOCAL_MEM ${lbytes}
-        TILE BLOCK_M=${rbm} BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=${rwg} MMA=${mma}
-        DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf} KBUF=${kbuf}
-                ${wgdef})
-      # The sm_80 paged rows over caches of 8-bit codes (KV_Q8=1): one more
-      # tile of raw codes, converted in local memory (sm_89+ for the FP8
-      # conversion; per-tensor scales only).
-      if(paged EQUAL 1 AND sm EQUAL 80)
-        math(EXPR qbytes "${lbytes} + 64 * ${d}")
-        clattn_variant(${op}_mma_sm89_${dtl}_d${d}_q8 OP ${OPU}
-          SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY
-          REQUIRES NV_PTX MIN_NV_CC 89 HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
-          CACHE_DTYPES FP8_E4M3 FP8_E5M2 I8 TENSOR_SCALES
-          LOCAL_MEM ${qbytes}
-          TILE BLOCK_M=${rbm} BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=${rwg} MMA=80
-          DEFINES PAGED=1 LOCAL_BYTES=${qbytes} MMA_BF16=${bf} KBUF=1 KV_Q8=1)
-      endif()
+      # The cache kinds of a row: its own dtype (staged raw), and for the
+      # sm_80 paged rows caches of 8-bit codes (`_q8`, KV_Q8=1: one more
+      # tile of raw codes converted in local memory; sm_89+ for the FP8
+      # conversion, per-tensor scales only).
+      foreach(cache raw q8)
+        if(cache STREQUAL raw)
+          set(name ${op}_mma_sm${sm}_${dtl}_d${d})
+          set(cc ${sm})
+          set(cdts ${dt})
+          set(lb ${lbytes})
+          set(qdefs)
+        elseif(paged EQUAL 1 AND sm EQUAL 80)
+          set(name ${op}_mma_sm89_${dtl}_d${d}_q8)
+          set(cc 89)
+          set(cdts FP8_E4M3 FP8_E5M2 I8 TENSOR_SCALES)
+          math(EXPR lb "${lbytes} + 64 * ${d}")
+          set(qdefs KV_Q8=1)
+        else()
+          continue()
+        endif()
+        clattn_variant(${name} OP ${OPU}
+          SOURCE attention.cl PRIORITY ${p} CLASS GPU SOURCE_ONLY ${wgopt}
+          REQUIRES NV_PTX MIN_NV_CC ${cc} HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
+          CACHE_DTYPES ${cdts}
+          LOCAL_MEM ${lb}
+          TILE BLOCK_M=${rbm} BLOCK_N=64 LANES=32 D_MAX=${d} SG=0 WG=${rwg} MMA=${mma}
+          DEFINES PAGED=${paged} LOCAL_BYTES=${lb} MMA_BF16=${bf} KBUF=${kbuf}
+                  ${wgdef} ${qdefs})
+      endforeach()
     endforeach()
   endforeach()
 endforeach()
@@ -265,11 +273,6 @@ foreach(op attention paged_attention)
         list(APPEND rows "decode8|42|8|64|CU_SLOTS 3"
                          "decode8_r168|41|8|64|PTX_MAXNREG 168")
       endif()
-      # The same rows over caches of 8-bit codes (paged only; KV_Q8=1):
-      # a ring of 4 raw stages (3 tiles in flight, half the bytes each)
-      # and one converted stage, 48 KiB at d128. sm_89+ for the hardware
-      # FP8 E4M3 conversion; per-tensor scales only (folded).
-      math(EXPR qbytes "2 * 6 * 32 * ${d}")
       foreach(row ${rows})
         string(REPLACE "|" ";" r "${row}")
         list(GET r 0 sfx)
@@ -278,33 +281,41 @@ foreach(op attention paged_attention)
         list(GET r 3 wg)
         list(GET r 4 extra)
         separate_arguments(extra)
-        clattn_variant(${op}_mma_sm80_${dtl}_d${d}_${sfx} OP ${OPU}
-          SOURCE attention.cl PRIORITY ${prio} CLASS GPU SOURCE_ONLY
-          REQUIRES NV_PTX MIN_NV_CC 80 HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
-          CACHE_DTYPES ${dt} MAX_Q_ROWS ${nrow} ${extra}
-          LOCAL_MEM ${lbytes}
-          TILE BLOCK_M=${nrow} BLOCK_N=32 LANES=32 D_MAX=${d} SG=0 WG=${wg}
-               MMA=80
-          DEFINES PAGED=${paged} LOCAL_BYTES=${lbytes} MMA_BF16=${bf} DECODE=1
-                  NSTAGE=3 KBUF=1 DEC_ROWS=${nrow})
-        if(paged)
-          # Register-capped rows unroll the code conversion by 2 (fewer
-          # loads in flight than registers; attention_mma.clh).
-          set(cvt)
-          if(extra MATCHES "PTX_MAXNREG")
-            set(cvt DEC_CVT_UNROLL=2)
+        # The cache kinds, as for the rows above. `_q8` (paged only): a ring
+        # of 4 raw stages (3 tiles in flight, half the bytes each) and one
+        # converted stage, 48 KiB at d128; register-capped rows unroll the
+        # conversion by 2 (attention_mma.clh).
+        foreach(cache raw q8)
+          if(cache STREQUAL raw)
+            set(name ${op}_mma_sm80_${dtl}_d${d}_${sfx})
+            set(cc 80)
+            set(cdts ${dt})
+            set(lb ${lbytes})
+            set(nst 3)
+            set(qdefs)
+          elseif(paged)
+            set(name ${op}_mma_sm89_${dtl}_d${d}_${sfx}_q8)
+            set(cc 89)
+            set(cdts FP8_E4M3 FP8_E5M2 I8 TENSOR_SCALES)
+            math(EXPR lb "2 * 6 * 32 * ${d}")
+            set(nst 4)
+            set(qdefs KV_Q8=1)
+            if(extra MATCHES "PTX_MAXNREG")
+              list(APPEND qdefs DEC_CVT_UNROLL=2)
+            endif()
+          else()
+            continue()
           endif()
-          clattn_variant(${op}_mma_sm89_${dtl}_d${d}_${sfx}_q8 OP ${OPU}
+          clattn_variant(${name} OP ${OPU}
             SOURCE attention.cl PRIORITY ${prio} CLASS GPU SOURCE_ONLY
-            REQUIRES NV_PTX MIN_NV_CC 89 HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
-            CACHE_DTYPES FP8_E4M3 FP8_E5M2 I8 TENSOR_SCALES
-            MAX_Q_ROWS ${nrow} ${extra}
-            LOCAL_MEM ${qbytes}
+            REQUIRES NV_PTX MIN_NV_CC ${cc} HEAD_DIM_MULTIPLE 8 DTYPES ${dt}
+            CACHE_DTYPES ${cdts} MAX_Q_ROWS ${nrow} ${extra}
+            LOCAL_MEM ${lb}
             TILE BLOCK_M=${nrow} BLOCK_N=32 LANES=32 D_MAX=${d} SG=0 WG=${wg}
                  MMA=80
-            DEFINES PAGED=1 LOCAL_BYTES=${qbytes} MMA_BF16=${bf} DECODE=1
-                    NSTAGE=4 KBUF=1 DEC_ROWS=${nrow} KV_Q8=1 ${cvt})
-        endif()
+            DEFINES PAGED=${paged} LOCAL_BYTES=${lb} MMA_BF16=${bf} DECODE=1
+                    NSTAGE=${nst} KBUF=1 DEC_ROWS=${nrow} ${qdefs})
+        endforeach()
       endforeach()
     endforeach()
   endforeach()

@@ -145,7 +145,7 @@ int clattn__variant_eligible(const clattn_variant *v, const clattn_caps *c,
              clattn_dtype_name(a->cache_dtype));
     return 0;
   }
-  if (v->tensor_scales && a->op != CLATTN_OP_ATTENTION && a->token_scales) {
+  if (v->tensor_scales && a->token_scales) {
     snprintf(why, n,
              "per-token-head cache scales: this row folds per-tensor "
              "scales only");
